@@ -1,0 +1,55 @@
+# Every target CI and the README use. `make demo` and `make test` work on a fresh machine with
+# only Python 3.11 and the package registries.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP_VERSION := 26.3
+PROTOS := $(shell find proto -name '*.proto')
+STAMP_DEPS := $(VENV)/.deps-installed
+STAMP_PROTO := alfagent/.generated
+
+.PHONY: setup proto up down demo test lint typecheck check bench clean
+
+setup: $(STAMP_DEPS) $(STAMP_PROTO)
+
+$(STAMP_DEPS): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt --group dev
+	touch $@
+
+# Generated code lands in alfagent/ (git-ignored), importable as alfagent.<service>.v1.
+proto: $(STAMP_PROTO)
+
+$(STAMP_PROTO): $(PROTOS) $(STAMP_DEPS)
+	rm -rf alfagent
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iproto \
+		--python_out=. --grpc_python_out=. --mypy_out=quiet:. --mypy_grpc_out=quiet:. $(PROTOS)
+	touch $@
+
+up: setup
+	$(BIN)/python -m launcher up
+
+down:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m launcher down; fi
+
+demo: setup
+	$(BIN)/python -m launcher demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy alfagent_common env_service store_service agent_service launcher
+
+check: lint typecheck test
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf alfagent .run .pytest_cache .mypy_cache .ruff_cache

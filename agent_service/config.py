@@ -1,0 +1,48 @@
+"""agent_service configuration, read once from environment variables at start-up.
+
+The API key is held here and handed to the LLM client only; it is never logged or stored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from alfagent_common.settings import get_float, get_int, get_str
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    port: int = 50051
+    host: str = "[::]"
+    env_addr: str = "localhost:50052"
+    store_addr: str = "localhost:50053"
+    openai_base_url: str = ""
+    openai_api_key: str = field(default="", repr=False)
+    model: str = ""
+    default_max_steps: int = 50
+    llm_timeout_seconds: float = 60.0
+    llm_max_attempts: int = 6
+    llm_max_wait_seconds: float = 120.0
+    max_concurrency: int = 64
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
+        environ = os.environ if environ is None else environ
+        return cls(
+            port=get_int(environ, "PORT", cls.port),
+            host=get_str(environ, "HOST", cls.host),
+            env_addr=get_str(environ, "ENV_ADDR", cls.env_addr),
+            store_addr=get_str(environ, "STORE_ADDR", cls.store_addr),
+            openai_base_url=get_str(environ, "OPENAI_BASE_URL", ""),
+            openai_api_key=get_str(environ, "OPENAI_API_KEY", ""),
+            model=get_str(environ, "ALFAGENT_MODEL", ""),
+            default_max_steps=get_int(environ, "ALFAGENT_MAX_STEPS", cls.default_max_steps, minimum=1),
+            llm_timeout_seconds=get_float(environ, "ALFAGENT_LLM_TIMEOUT_SECONDS", cls.llm_timeout_seconds),
+            llm_max_attempts=get_int(environ, "ALFAGENT_LLM_MAX_ATTEMPTS", cls.llm_max_attempts, minimum=1),
+            llm_max_wait_seconds=get_float(environ, "ALFAGENT_LLM_MAX_WAIT_SECONDS", cls.llm_max_wait_seconds),
+            max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
+            log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
+        )

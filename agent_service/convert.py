@@ -1,0 +1,177 @@
+"""Conversions between the agent's plain records and protobuf messages, at the edge only."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from agent_service.episode import (
+    EndReason,
+    EpisodeRecord,
+    EpisodeRequest,
+    GameRef,
+    PolicyKind,
+    StepRecord,
+    Usage,
+)
+from alfagent.agent.v1 import agent_pb2
+from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import errors
+from alfagent_common.versions import alfagent_version, package_version
+
+_SOURCE_TO_PROTO = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
+_SOURCE_FROM_PROTO = {value: key for key, value in _SOURCE_TO_PROTO.items()}
+
+PROMPT_MODES = ("react", "admissible")
+GROUNDINGS = ("exact", "normalised", "nearest")
+
+
+def request_from_proto(request: agent_pb2.RunEpisodeRequest, default_max_steps: int) -> EpisodeRequest:
+    if request.policy == trajectory_pb2.POLICY_UNSPECIFIED:
+        raise errors.InvalidRequest("policy is required: one of LLM, EXPERT, RANDOM")
+    if request.max_steps < 0:
+        raise errors.InvalidRequest(f"max_steps must not be negative, got {request.max_steps}")
+    prompt_mode = request.prompt_mode or "react"
+    if prompt_mode not in PROMPT_MODES:
+        raise errors.InvalidRequest(f"prompt_mode {prompt_mode!r} is not one of {', '.join(PROMPT_MODES)}")
+    grounding = request.grounding or "nearest"
+    if grounding not in GROUNDINGS:
+        raise errors.InvalidRequest(f"grounding {grounding!r} is not one of {', '.join(GROUNDINGS)}")
+    return EpisodeRequest(
+        policy=PolicyKind(trajectory_pb2.Policy.Name(request.policy)),
+        game_id=request.game_id,
+        split=request.split,
+        task_type=request.task_type,
+        index=request.index,
+        model=request.model,
+        base_url=request.base_url,
+        temperature=request.temperature,
+        max_steps=request.max_steps or default_max_steps,
+        seed=request.seed,
+        run_id=request.run_id,
+        max_tokens=request.max_tokens,
+        prompt_mode=prompt_mode,
+        grounding=grounding,
+        token_budget=request.token_budget,
+        max_repeated_actions=request.max_repeated_actions,
+        attempt=request.attempt,
+    )
+
+
+def game_from_proto(game: trajectory_pb2.Game) -> GameRef:
+    return GameRef(
+        game_id=game.game_id,
+        split=game.split,
+        task_type=game.task_type,
+        task=game.task,
+        source=_SOURCE_FROM_PROTO.get(game.source, "unknown"),
+    )
+
+
+def game_to_proto(game: GameRef) -> trajectory_pb2.Game:
+    return trajectory_pb2.Game(
+        game_id=game.game_id,
+        split=game.split,
+        task_type=game.task_type,
+        task=game.task,
+        source=_SOURCE_TO_PROTO.get(game.source, trajectory_pb2.GAME_SOURCE_UNSPECIFIED),
+    )
+
+
+def usage_to_proto(usage: Usage) -> trajectory_pb2.Usage:
+    return trajectory_pb2.Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+    )
+
+
+def step_to_proto(step: StepRecord) -> trajectory_pb2.Step:
+    decision = step.decision
+    return trajectory_pb2.Step(
+        index=step.index,
+        thought=decision.thought,
+        action=decision.action,
+        raw_output=decision.raw_output,
+        observation=step.observation,
+        reward=1.0 if step.won else 0.0,
+        done=step.done,
+        won=step.won,
+        goal_progress=step.goal_progress,
+        latency_ms=step.latency_ms,
+        usage=usage_to_proto(decision.usage),
+        retries=decision.retries,
+        grounding=decision.grounding,
+        admissible_commands=step.admissible_commands,
+        llm_latency_ms=decision.llm_latency_ms,
+        env_latency_ms=step.env_latency_ms,
+        admissible=step.admissible,
+    )
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(int(seconds * 1e9))
+    return stamp
+
+
+def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
+    request = record.request
+    return trajectory_pb2.Trajectory(
+        trajectory_id=record.trajectory_id,
+        run_id=record.run_id,
+        game=game_to_proto(record.game),
+        policy=trajectory_pb2.Policy.Value(request.policy.value),
+        model=request.model if request.policy is request.policy.LLM else "",
+        started_at=_timestamp(record.started_at),
+        finished_at=_timestamp(record.finished_at),
+        steps=[step_to_proto(step) for step in record.steps],
+        won=record.won,
+        end_reason=trajectory_pb2.EndReason.Value(record.end_reason.value),
+        usage=usage_to_proto(record.usage),
+        versions=trajectory_pb2.Versions(
+            alfagent=alfagent_version(),
+            alfworld=package_version("alfworld"),
+            textworld=package_version("textworld"),
+        ),
+        goal_progress=record.goal_progress,
+        initial_observation=record.initial_observation,
+        initial_admissible_commands=record.initial_admissible_commands,
+        attempt=request.attempt,
+        seed=request.seed,
+        settings=trajectory_pb2.AgentSettings(
+            prompt_mode=request.prompt_mode if request.policy is request.policy.LLM else "",
+            grounding=request.grounding if request.policy is request.policy.LLM else "",
+            temperature=request.temperature,
+            max_steps=request.max_steps,
+            max_tokens=request.max_tokens,
+            token_budget=request.token_budget,
+            max_repeated_actions=request.max_repeated_actions,
+            base_url=request.base_url if request.policy is request.policy.LLM else "",
+        ),
+        error=record.error,
+        retry_causes=record.retry_causes,
+        duration_ms=record.duration_ms,
+        dropped_turns=record.dropped_turns,
+    )
+
+
+def result_to_proto(record: EpisodeRecord, *, resumed: bool = False) -> agent_pb2.EpisodeResult:
+    return agent_pb2.EpisodeResult(
+        trajectory_id=record.trajectory_id,
+        game_id=record.game.game_id,
+        task_type=record.game.task_type,
+        won=record.won,
+        end_reason=trajectory_pb2.EndReason.Value(record.end_reason.value),
+        steps=len(record.steps),
+        goal_progress=record.goal_progress,
+        usage=usage_to_proto(record.usage),
+        duration_ms=record.duration_ms,
+        run_id=record.run_id,
+        error=record.error,
+        task=record.game.task,
+        resumed=resumed,
+    )
+
+
+def end_reason_name(reason: EndReason) -> str:
+    return reason.value

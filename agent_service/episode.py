@@ -1,0 +1,125 @@
+"""Plain-Python records of an episode as the loop sees it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class PolicyKind(enum.Enum):
+    LLM = "LLM"
+    EXPERT = "EXPERT"
+    RANDOM = "RANDOM"
+
+
+class EndReason(enum.Enum):
+    WON = "WON"
+    STEP_LIMIT = "STEP_LIMIT"
+    LLM_ERROR = "LLM_ERROR"
+    ENV_ERROR = "ENV_ERROR"
+    TOKEN_BUDGET = "TOKEN_BUDGET"
+    CANCELLED = "CANCELLED"
+    REPEATED_ACTION = "REPEATED_ACTION"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+
+
+@dataclass(frozen=True)
+class GameRef:
+    game_id: str
+    split: str
+    task_type: str
+    task: str
+    source: str  # "official" | "generated"
+
+
+@dataclass(frozen=True)
+class EpisodeRequest:
+    policy: PolicyKind
+    game_id: str = ""
+    split: str = ""
+    task_type: str = ""
+    index: int = 0
+    model: str = ""
+    base_url: str = ""
+    temperature: float = 0.0
+    max_steps: int = 50
+    seed: int = 0
+    run_id: str = ""
+    max_tokens: int = 0
+    prompt_mode: str = "react"
+    grounding: str = "nearest"
+    token_budget: int = 0
+    max_repeated_actions: int = 0
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy chose for one turn."""
+
+    action: str
+    thought: str = ""
+    raw_output: str = ""
+    grounding: str = "policy"
+    usage: Usage = Usage()
+    retries: int = 0
+    llm_latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    index: int
+    decision: Decision
+    observation: str
+    won: bool
+    done: bool
+    goal_progress: float
+    admissible: bool
+    admissible_commands: tuple[str, ...]
+    env_latency_ms: float
+    latency_ms: float
+
+
+@dataclass
+class EpisodeRecord:
+    trajectory_id: str
+    run_id: str
+    request: EpisodeRequest
+    game: GameRef
+    initial_observation: str
+    initial_admissible_commands: tuple[str, ...]
+    started_at: float
+    finished_at: float = 0.0
+    steps: list[StepRecord] = field(default_factory=list)
+    won: bool = False
+    end_reason: EndReason = EndReason.STEP_LIMIT
+    error: str = ""
+    retry_causes: dict[str, int] = field(default_factory=dict)
+    dropped_turns: int = 0
+
+    @property
+    def usage(self) -> Usage:
+        total = Usage()
+        for step in self.steps:
+            total = total + step.decision.usage
+        return total
+
+    @property
+    def goal_progress(self) -> float:
+        return self.steps[-1].goal_progress if self.steps else 0.0
+
+    @property
+    def duration_ms(self) -> int:
+        return int((self.finished_at - self.started_at) * 1000)

@@ -1,0 +1,73 @@
+"""The episode loop's view of the env and store services, over their gRPC clients."""
+
+from __future__ import annotations
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from agent_service import convert
+from agent_service.episode import EpisodeRecord, EpisodeRequest
+from agent_service.runner import EnvSession, EnvState
+from alfagent.env.v1 import env_pb2
+from alfagent_common import errors
+from env_service.client import EnvClient
+from store_service.client import StoreClient
+
+
+def _state(response: env_pb2.ResetResponse | env_pb2.StepResponse) -> EnvState:
+    if isinstance(response, env_pb2.ResetResponse):
+        return EnvState(
+            observation=response.observation,
+            admissible_commands=tuple(response.admissible_commands),
+            expert_plan=tuple(response.expert_plan),
+            goal_progress=response.goal_progress,
+        )
+    return EnvState(
+        observation=response.observation,
+        admissible_commands=tuple(response.admissible_commands),
+        expert_plan=tuple(response.expert_plan),
+        goal_progress=response.goal_progress,
+        won=response.won,
+        done=response.done,
+        admissible=response.admissible,
+    )
+
+
+class RemoteEnv:
+    def __init__(self, client: EnvClient) -> None:
+        self._client = client
+
+    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
+        response = await self._client.reset(
+            game_id=request.game_id,
+            split=request.split,
+            task_type=request.task_type,
+            index=request.index,
+            with_expert_plan=with_expert_plan,
+            max_steps=request.max_steps,
+        )
+        return EnvSession(response.session_id, convert.game_from_proto(response.game), _state(response))
+
+    async def step(self, session_id: str, action: str) -> EnvState:
+        return _state(await self._client.step(session_id, action))
+
+    async def close(self, session_id: str) -> None:
+        await self._client.close(session_id)
+
+
+class RemoteStore:
+    def __init__(self, client: StoreClient) -> None:
+        self._client = client
+
+    async def save(self, record: EpisodeRecord) -> bool:
+        trajectory = convert.trajectory_to_proto(record)
+        # A store restart must not lose a finished episode: retry while it is unreachable. The
+        # append is idempotent by trajectory_id, so a retry after a lost reply stores nothing twice.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(errors.Unavailable),
+            stop=stop_after_attempt(6),
+            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            reraise=True,
+        ):
+            with attempt:
+                _, created = await self._client.append(trajectory)
+        return created

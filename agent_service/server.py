@@ -1,0 +1,67 @@
+"""Wires agent_service together: config → env and store clients → episode runner → gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from agent_service.config import AgentConfig
+from agent_service.episode import EpisodeRequest, PolicyKind
+from agent_service.gateways import RemoteEnv, RemoteStore
+from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
+from agent_service.runner import EpisodeRunner
+from agent_service.servicer import AgentServicer
+from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
+from alfagent_common import errors, logs
+from alfagent_common.server import SERVER_OPTIONS, serve
+from env_service.client import EnvClient
+from store_service.client import StoreClient
+
+SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+
+
+def make_policy_factory(config: AgentConfig):  # type: ignore[no-untyped-def]
+    def make_policy(request: EpisodeRequest) -> Policy:
+        if request.policy is PolicyKind.EXPERT:
+            return ExpertPolicy()
+        if request.policy is PolicyKind.RANDOM:
+            return RandomPolicy(request.seed)
+        raise errors.InvalidRequest("the LLM policy is not available yet; use EXPERT or RANDOM")
+
+    return make_policy
+
+
+async def run(config: AgentConfig) -> None:
+    env_channel = grpc.aio.insecure_channel(config.env_addr, options=SERVER_OPTIONS)
+    store_channel = grpc.aio.insecure_channel(config.store_addr, options=SERVER_OPTIONS)
+    runner = EpisodeRunner(
+        RemoteEnv(EnvClient(env_channel)),
+        RemoteStore(StoreClient(store_channel)),
+        make_policy_factory(config),
+    )
+
+    async def start() -> None:
+        # SERVING should mean an episode can run: wait until both dependencies are reachable.
+        await asyncio.gather(env_channel.channel_ready(), store_channel.channel_ready())
+
+    async def stop() -> None:
+        await env_channel.close()
+        await store_channel.close()
+
+    await serve(
+        port=config.port,
+        host=config.host,
+        service_names=[SERVICE_NAME],
+        register=lambda server: agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentServicer(runner, config.default_max_steps), server
+        ),
+        start=start,
+        stop=stop,
+    )
+
+
+def main() -> None:
+    config = AgentConfig.from_environ()
+    logs.configure("agent_service", config.log_level)
+    asyncio.run(run(config))

@@ -1,0 +1,77 @@
+"""The one way every service runs its gRPC server.
+
+Builds a `grpc.aio` server with the domain-error interceptor, the library's health servicer
+and server reflection; reports SERVING only after the service says it is ready; on SIGTERM or
+SIGINT reports NOT_SERVING, lets in-flight calls finish within a grace period, then runs the
+service's own shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from alfagent_common.grpc_errors import DomainErrorInterceptor
+
+log = logging.getLogger(__name__)
+
+# Trajectories and admissible-command lists can be large; 64 MiB leaves room.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+]
+
+
+async def serve(
+    *,
+    port: int,
+    host: str,
+    service_names: Sequence[str],
+    register: Callable[[grpc.aio.Server], None],
+    start: Callable[[], Awaitable[None]] | None = None,
+    stop: Callable[[], Awaitable[None]] | None = None,
+    grace_seconds: float = 10.0,
+    stop_event: asyncio.Event | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop_event`), then shut down gracefully."""
+    server = grpc.aio.server(interceptors=[DomainErrorInterceptor()], options=SERVER_OPTIONS)
+    register(server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+        server,
+    )
+    bound_port = server.add_insecure_port(f"{host}:{port}")
+    for name in ("", *service_names):
+        await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.start()
+
+    stopping = stop_event or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+    try:
+        if start is not None:
+            await start()
+        for name in ("", *service_names):
+            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # Tests and `make up` read this line to learn the port when PORT=0.
+        log.info("serving", extra={"port": bound_port, "services": list(service_names)})
+        await stopping.wait()
+        log.info("stopping", extra={"grace_seconds": grace_seconds})
+        await health.enter_graceful_shutdown()
+        await server.stop(grace_seconds)
+    finally:
+        if stop is not None:
+            await stop()
+    log.info("stopped")

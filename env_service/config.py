@@ -1,0 +1,46 @@
+"""env_service configuration, read once from environment variables at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from alfagent_common.settings import ConfigError, get_float, get_int, get_str
+
+# Games this project generated and ships, in ALFWorld's official layout.
+SHIPPED_GAMES_DIR = Path(__file__).resolve().parent / "data"
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    port: int = 50052
+    host: str = "[::]"
+    # Roots holding json_2.1.1/<split>/...: the shipped generated games, then ALFWORLD_DATA.
+    game_roots: tuple[Path, ...] = (SHIPPED_GAMES_DIR,)
+    workers: int = 2
+    max_sessions: int = 64
+    session_ttl_seconds: float = 600.0
+    max_action_chars: int = 1000
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> EnvConfig:
+        environ = os.environ if environ is None else environ
+        roots = [Path(get_str(environ, "ALFAGENT_GAMES_DIR", str(SHIPPED_GAMES_DIR)))]
+        official = get_str(environ, "ALFWORLD_DATA", "")
+        if official:
+            if not (Path(official) / "json_2.1.1").is_dir():
+                raise ConfigError(f"ALFWORLD_DATA={official!r} has no json_2.1.1 folder (see alfworld-download)")
+            roots.append(Path(official))
+        return cls(
+            port=get_int(environ, "PORT", cls.port),
+            host=get_str(environ, "HOST", cls.host),
+            game_roots=tuple(roots),
+            workers=get_int(environ, "ENV_WORKERS", os.cpu_count() or 1, minimum=1),
+            max_sessions=get_int(environ, "ENV_MAX_SESSIONS", cls.max_sessions, minimum=1),
+            session_ttl_seconds=get_float(environ, "ENV_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
+            max_action_chars=get_int(environ, "ENV_MAX_ACTION_CHARS", cls.max_action_chars, minimum=1),
+            log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
+        )

@@ -1,0 +1,73 @@
+"""Wires env_service together: config → catalog → worker pool → core → gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from alfagent.env.v1 import env_pb2, env_pb2_grpc
+from alfagent_common import logs
+from alfagent_common.server import serve
+from env_service.config import EnvConfig
+from env_service.games.catalog import Catalog
+from env_service.pool import WorkerPool
+from env_service.servicer import EnvServicer
+from env_service.sessions import EnvCore
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = env_pb2.DESCRIPTOR.services_by_name["EnvService"].full_name
+
+
+async def run(config: EnvConfig) -> None:
+    catalog = Catalog.from_roots(list(config.game_roots))
+    log.info("games loaded", extra={"games": len(catalog.games(None, None)), "splits": catalog.splits()})
+    core_ref: list[EnvCore] = []
+    pool = WorkerPool(config.workers, on_worker_lost=lambda index: core_ref[0].worker_lost(index))
+    core = EnvCore(
+        catalog,
+        pool,
+        max_sessions=config.max_sessions,
+        session_ttl_seconds=config.session_ttl_seconds,
+        max_action_chars=config.max_action_chars,
+    )
+    core_ref.append(core)
+    reaper: asyncio.Task[None] | None = None
+
+    async def start() -> None:
+        nonlocal reaper
+        await pool.start()
+        reaper = asyncio.create_task(_close_idle_sessions(core))
+
+    async def stop() -> None:
+        if reaper is not None:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+        await pool.stop()
+
+    await serve(
+        port=config.port,
+        host=config.host,
+        service_names=[SERVICE_NAME],
+        register=lambda server: env_pb2_grpc.add_EnvServiceServicer_to_server(EnvServicer(core), server),
+        start=start,
+        stop=stop,
+    )
+
+
+async def _close_idle_sessions(core: EnvCore) -> None:
+    interval = max(1.0, min(60.0, core.session_ttl_seconds / 4))
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await core.close_idle()
+        except Exception:
+            log.exception("closing idle sessions failed")
+
+
+def main() -> None:
+    config = EnvConfig.from_environ()
+    logs.configure("env_service", config.log_level)
+    asyncio.run(run(config))

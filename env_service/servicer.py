@@ -1,0 +1,66 @@
+"""alfagent.env.v1.EnvService: a thin adapter over `EnvCore`."""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+
+from alfagent.env.v1 import env_pb2, env_pb2_grpc
+from alfagent_common.logs import bind
+from env_service import convert
+from env_service.sessions import EnvCore
+
+
+class EnvServicer(env_pb2_grpc.EnvServiceServicer):
+    def __init__(self, core: EnvCore) -> None:
+        self.core = core
+
+    async def ListGames(
+        self, request: env_pb2.ListGamesRequest, context: grpc.aio.ServicerContext
+    ) -> env_pb2.ListGamesResponse:
+        games, next_token, total = self.core.list_games(
+            request.split, request.task_type, request.page_size, request.page_token
+        )
+        return env_pb2.ListGamesResponse(
+            games=[convert.game_to_proto(game) for game in games], next_page_token=next_token, total_size=total
+        )
+
+    async def Reset(self, request: env_pb2.ResetRequest, context: grpc.aio.ServicerContext) -> env_pb2.ResetResponse:
+        result = await self.core.reset(
+            convert.selection_from_proto(request),
+            with_expert_plan=request.with_expert_plan,
+            max_steps=request.max_steps,
+        )
+        return convert.reset_to_proto(result)
+
+    async def Step(self, request: env_pb2.StepRequest, context: grpc.aio.ServicerContext) -> env_pb2.StepResponse:
+        with bind(session_id=request.session_id):
+            return convert.step_to_proto(await self.core.step(request.session_id, request.action))
+
+    async def Close(self, request: env_pb2.CloseRequest, context: grpc.aio.ServicerContext) -> env_pb2.CloseResponse:
+        with bind(session_id=request.session_id):
+            return env_pb2.CloseResponse(closed=await self.core.close(request.session_id))
+
+    async def GetStats(self, request: env_pb2.GetStatsRequest, context: grpc.aio.ServicerContext) -> env_pb2.EnvStats:
+        return env_pb2.EnvStats(
+            live_sessions=self.core.live_sessions,
+            workers=self.core.pool.size,
+            rss_bytes=_tree_rss_bytes([w.pid for w in self.core.pool.workers if w.pid]),
+            games=len(self.core.catalog.games(None, None)),
+            splits=self.core.catalog.splits(),
+            max_sessions=self.core.max_sessions,
+        )
+
+
+def _tree_rss_bytes(worker_pids: list[int]) -> int:
+    """Resident memory of this process and its workers: what a container's limit counts."""
+    import psutil
+
+    total = 0
+    for pid in [os.getpid(), *worker_pids]:
+        try:
+            total += psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            continue
+    return total

@@ -1,0 +1,1 @@
+"""Runs the three services as local processes: `make up`, `make down`, `make demo`, and the tests."""

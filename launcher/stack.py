@@ -1,0 +1,65 @@
+"""The three services started together, wired to each other, as `make up` and the tests run them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from launcher.processes import ServiceProcess, start_service
+
+# Variables that would point a service somewhere other than where the stack wires it.
+_WIRING_VARIABLES = ("PORT", "ENV_ADDR", "STORE_ADDR", "STORE_DIR")
+
+
+@dataclass
+class Stack:
+    env: ServiceProcess
+    store: ServiceProcess
+    agent: ServiceProcess
+
+    @property
+    def services(self) -> list[ServiceProcess]:
+        return [self.agent, self.env, self.store]
+
+    def stop(self) -> None:
+        # The agent first, so no episode is left half-recorded by a vanished store.
+        for service in self.services:
+            service.stop()
+
+
+def start_stack(
+    *,
+    run_dir: Path,
+    store_dir: Path,
+    ports: tuple[int, int, int] = (0, 0, 0),
+    environ: Mapping[str, str] | None = None,
+) -> Stack:
+    """Starts agent, env and store on (agent, env, store) ports; 0 lets the OS pick."""
+    base = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in _WIRING_VARIABLES}
+    agent_port, env_port, store_port = ports
+    env = start_service("env_service", port=env_port, log_path=run_dir / "env_service.log", environ=base)
+    store = start_service(
+        "store_service",
+        port=store_port,
+        log_path=run_dir / "store_service.log",
+        environ={**base, "STORE_DIR": str(store_dir)},
+    )
+    started = [env, store]
+    try:
+        for service in started:
+            service.wait_serving()
+        agent = start_service(
+            "agent_service",
+            port=agent_port,
+            log_path=run_dir / "agent_service.log",
+            environ={**base, "ENV_ADDR": env.address, "STORE_ADDR": store.address},
+        )
+        started.append(agent)
+        agent.wait_serving()
+    except BaseException:
+        for service in started:
+            service.stop()
+        raise
+    return Stack(env=env, store=store, agent=agent)
