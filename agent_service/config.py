@@ -42,7 +42,9 @@ class AgentConfig:
             default_max_steps=get_int(environ, "ALFAGENT_MAX_STEPS", cls.default_max_steps, minimum=1),
             llm_timeout_seconds=get_float(environ, "ALFAGENT_LLM_TIMEOUT_SECONDS", cls.llm_timeout_seconds),
             llm_max_attempts=get_int(environ, "ALFAGENT_LLM_MAX_ATTEMPTS", cls.llm_max_attempts, minimum=1),
-            llm_max_wait_seconds=get_float(environ, "ALFAGENT_LLM_MAX_WAIT_SECONDS", cls.llm_max_wait_seconds),
+            llm_max_wait_seconds=get_float(
+                environ, "ALFAGENT_LLM_MAX_WAIT_SECONDS", cls.llm_max_wait_seconds
+            ),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent_service.episode import (
     EndReason,
+    EpisodeOutcome,
     EpisodeRecord,
     EpisodeRequest,
     GameRef,
@@ -13,6 +16,9 @@ from agent_service.episode import (
     StepRecord,
     Usage,
 )
+from agent_service.evaluation import EvaluationRequest, EvaluationSummary, Progress
+from agent_service.runner import new_run_id
+from agent_service.summary import TaskTypeSummary
 from alfagent.agent.v1 import agent_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors
@@ -21,6 +27,8 @@ from alfagent_common.versions import alfagent_version, package_version
 _SOURCE_TO_PROTO = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
 _SOURCE_FROM_PROTO = {value: key for key, value in _SOURCE_TO_PROTO.items()}
 
+# Where an evaluation runs when the request names no split (DESIGN.md: game selection).
+DEFAULT_SPLIT = "generated_eval"
 PROMPT_MODES = ("react", "admissible")
 GROUNDINGS = ("exact", "normalised", "nearest")
 
@@ -155,23 +163,91 @@ def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
     )
 
 
-def result_to_proto(record: EpisodeRecord, *, resumed: bool = False) -> agent_pb2.EpisodeResult:
+def outcome_to_proto(outcome: EpisodeOutcome) -> agent_pb2.EpisodeResult:
     return agent_pb2.EpisodeResult(
-        trajectory_id=record.trajectory_id,
-        game_id=record.game.game_id,
-        task_type=record.game.task_type,
-        won=record.won,
-        end_reason=trajectory_pb2.EndReason.Value(record.end_reason.value),
-        steps=len(record.steps),
-        goal_progress=record.goal_progress,
-        usage=usage_to_proto(record.usage),
-        duration_ms=record.duration_ms,
-        run_id=record.run_id,
-        error=record.error,
-        task=record.game.task,
-        resumed=resumed,
+        trajectory_id=outcome.trajectory_id,
+        game_id=outcome.game.game_id,
+        task_type=outcome.game.task_type,
+        won=outcome.won,
+        end_reason=trajectory_pb2.EndReason.Value(outcome.end_reason.value),
+        steps=outcome.steps,
+        goal_progress=outcome.goal_progress,
+        usage=usage_to_proto(outcome.usage),
+        duration_ms=outcome.duration_ms,
+        run_id=outcome.run_id,
+        error=outcome.error,
+        task=outcome.game.task,
+        resumed=outcome.resumed,
     )
 
 
-def end_reason_name(reason: EndReason) -> str:
-    return reason.value
+def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOutcome:
+    """A stored trajectory read back as the outcome of its episode (for resumed evaluations)."""
+    return EpisodeOutcome(
+        trajectory_id=trajectory.trajectory_id,
+        run_id=trajectory.run_id,
+        game=game_from_proto(trajectory.game),
+        won=trajectory.won,
+        end_reason=EndReason(trajectory_pb2.EndReason.Name(trajectory.end_reason)),
+        steps=len(trajectory.steps),
+        goal_progress=trajectory.goal_progress,
+        usage=Usage(trajectory.usage.prompt_tokens, trajectory.usage.completion_tokens),
+        duration_ms=trajectory.duration_ms,
+        error=trajectory.error,
+    )
+
+
+def evaluation_from_proto(
+    request: agent_pb2.RunEvaluationRequest, default_max_steps: int
+) -> EvaluationRequest:
+    if request.limit < 0:
+        raise errors.InvalidRequest(f"limit must not be negative, got {request.limit}")
+    if request.concurrency < 0:
+        raise errors.InvalidRequest(f"concurrency must not be negative, got {request.concurrency}")
+    episode = request_from_proto(
+        agent_pb2.RunEpisodeRequest(
+            policy=request.policy,
+            model=request.model,
+            base_url=request.base_url,
+            temperature=request.temperature,
+            max_steps=request.max_steps,
+            seed=request.seed,
+            max_tokens=request.max_tokens,
+            prompt_mode=request.prompt_mode,
+            grounding=request.grounding,
+            token_budget=request.token_budget,
+            max_repeated_actions=request.max_repeated_actions,
+        ),
+        default_max_steps,
+    )
+    return EvaluationRequest(
+        run_id=request.run_id or new_run_id(),
+        split=request.split or DEFAULT_SPLIT,
+        task_types=tuple(request.task_types),
+        limit=request.limit,
+        concurrency=request.concurrency or 1,
+        episode=episode,
+    )
+
+
+def task_type_summary_to_proto(row: TaskTypeSummary) -> trajectory_pb2.TaskTypeStats:
+    return trajectory_pb2.TaskTypeStats(**asdict(row))
+
+
+def progress_to_proto(progress: Progress) -> agent_pb2.EvaluationEvent:
+    return agent_pb2.EvaluationEvent(
+        progress=agent_pb2.EvaluationProgress(
+            completed=progress.completed, total=progress.total, episode=outcome_to_proto(progress.outcome)
+        )
+    )
+
+
+def summary_to_proto(summary: EvaluationSummary) -> agent_pb2.EvaluationEvent:
+    return agent_pb2.EvaluationEvent(
+        summary=agent_pb2.EvaluationSummary(
+            run_id=summary.run_id,
+            by_task_type=[task_type_summary_to_proto(row) for row in summary.rows],
+            overall=task_type_summary_to_proto(summary.overall),
+            resumed=summary.resumed,
+        )
+    )

@@ -32,7 +32,9 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,24 @@ class StepRecord:
     latency_ms: float
 
 
+@dataclass(frozen=True)
+class EpisodeOutcome:
+    """What an episode came to: the answer to RunEpisode and one row of an evaluation."""
+
+    trajectory_id: str
+    run_id: str
+    game: GameRef
+    won: bool
+    end_reason: EndReason
+    steps: int
+    goal_progress: float
+    usage: Usage
+    duration_ms: int
+    error: str = ""
+    # True when the store already held this trajectory id (a re-sent or resumed episode).
+    resumed: bool = False
+
+
 @dataclass
 class EpisodeRecord:
     trajectory_id: str
@@ -123,3 +143,18 @@ class EpisodeRecord:
     @property
     def duration_ms(self) -> int:
         return int((self.finished_at - self.started_at) * 1000)
+
+    def outcome(self, *, resumed: bool = False) -> EpisodeOutcome:
+        return EpisodeOutcome(
+            trajectory_id=self.trajectory_id,
+            run_id=self.run_id,
+            game=self.game,
+            won=self.won,
+            end_reason=self.end_reason,
+            steps=len(self.steps),
+            goal_progress=self.goal_progress,
+            usage=self.usage,
+            duration_ms=self.duration_ms,
+            error=self.error,
+            resumed=resumed,
+        )

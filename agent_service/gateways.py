@@ -5,7 +5,7 @@ from __future__ import annotations
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from agent_service import convert
-from agent_service.episode import EpisodeRecord, EpisodeRequest
+from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, GameRef
 from agent_service.runner import EnvSession, EnvState
 from alfagent.env.v1 import env_pb2
 from alfagent_common import errors
@@ -53,6 +53,18 @@ class RemoteEnv:
     async def close(self, session_id: str) -> None:
         await self._client.close(session_id)
 
+    async def list_games(self, split: str, task_type: str) -> list[GameRef]:
+        games: list[GameRef] = []
+        token = ""
+        while True:
+            page = await self._client.list_games(
+                split=split, task_type=task_type, page_size=1000, page_token=token
+            )
+            games.extend(convert.game_from_proto(game) for game in page.games)
+            token = page.next_page_token
+            if not token:
+                return games
+
 
 class RemoteStore:
     def __init__(self, client: StoreClient) -> None:
@@ -71,3 +83,9 @@ class RemoteStore:
             with attempt:
                 _, created = await self._client.append(trajectory)
         return created
+
+    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
+        try:
+            return convert.outcome_from_trajectory(await self._client.get(trajectory_id))
+        except errors.NotFound:
+            return None

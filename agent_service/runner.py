@@ -20,6 +20,7 @@ from typing import Protocol
 from agent_service.episode import (
     Decision,
     EndReason,
+    EpisodeOutcome,
     EpisodeRecord,
     EpisodeRequest,
     GameRef,
@@ -64,6 +65,10 @@ class TrajectorySink(Protocol):
         """Stores the trajectory durably; False when the id was already stored."""
         ...
 
+    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
+        """The stored episode with this id, if any."""
+        ...
+
 
 class PolicyError(Exception):
     """The policy could not produce an action (e.g. the LLM endpoint failed for good)."""
@@ -89,8 +94,8 @@ class EpisodeRunner:
         self._sink = sink
         self._make_policy = make_policy
 
-    async def run(self, request: EpisodeRequest, listener: StepListener | None = None) -> tuple[EpisodeRecord, bool]:
-        """Plays one episode and stores it; returns the record and whether the store created it."""
+    async def run(self, request: EpisodeRequest, listener: StepListener | None = None) -> EpisodeOutcome:
+        """Plays one episode and stores it; `resumed` says the store already held its id."""
         run_id = request.run_id or new_run_id()
         policy = self._make_policy(request)
         session = await self._env.reset(request, with_expert_plan=policy.needs_expert_plan)
@@ -112,7 +117,8 @@ class EpisodeRunner:
                 record.end_reason = EndReason.CANCELLED
                 await asyncio.shield(self._finish(record, session.session_id))
                 raise
-            return record, await self._finish(record, session.session_id)
+            created = await self._finish(record, session.session_id)
+            return record.outcome(resumed=not created)
 
     async def _play(
         self, record: EpisodeRecord, policy: Policy, session: EnvSession, listener: StepListener | None
@@ -133,7 +139,11 @@ class EpisodeRunner:
             try:
                 decision: Decision = await policy.decide(view)
             except (PolicyError, NoExpertPlan) as error:
-                return self._end(record, EndReason.LLM_ERROR if request.policy is PolicyKind.LLM else EndReason.ENV_ERROR, str(error))
+                return self._end(
+                    record,
+                    EndReason.LLM_ERROR if request.policy is PolicyKind.LLM else EndReason.ENV_ERROR,
+                    str(error),
+                )
             env_started = time.perf_counter()
             try:
                 next_state = await self._env.step(session.session_id, decision.action)
@@ -163,7 +173,9 @@ class EpisodeRunner:
             if request.token_budget and record.usage.total_tokens >= request.token_budget:
                 return self._end(record, EndReason.TOKEN_BUDGET, f"used {record.usage.total_tokens} tokens")
             if _repeats_last_action(history, request.max_repeated_actions):
-                return self._end(record, EndReason.REPEATED_ACTION, f"{request.max_repeated_actions} identical actions")
+                return self._end(
+                    record, EndReason.REPEATED_ACTION, f"{request.max_repeated_actions} identical actions"
+                )
             if state.done:
                 break
         self._end(record, EndReason.STEP_LIMIT)

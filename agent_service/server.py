@@ -8,6 +8,7 @@ import grpc
 
 from agent_service.config import AgentConfig
 from agent_service.episode import EpisodeRequest, PolicyKind
+from agent_service.evaluation import Evaluator
 from agent_service.gateways import RemoteEnv, RemoteStore
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
 from agent_service.runner import EpisodeRunner
@@ -35,26 +36,25 @@ def make_policy_factory(config: AgentConfig):  # type: ignore[no-untyped-def]
 async def run(config: AgentConfig) -> None:
     env_channel = grpc.aio.insecure_channel(config.env_addr, options=SERVER_OPTIONS)
     store_channel = grpc.aio.insecure_channel(config.store_addr, options=SERVER_OPTIONS)
-    runner = EpisodeRunner(
-        RemoteEnv(EnvClient(env_channel)),
-        RemoteStore(StoreClient(store_channel)),
-        make_policy_factory(config),
-    )
+    env = RemoteEnv(EnvClient(env_channel))
+    store = RemoteStore(StoreClient(store_channel))
+    runner = EpisodeRunner(env, store, make_policy_factory(config))
+    evaluator = Evaluator(runner, env, store)
 
     async def start() -> None:
         # SERVING should mean an episode can run: wait until both dependencies are reachable.
         await asyncio.gather(env_channel.channel_ready(), store_channel.channel_ready())
 
     async def stop() -> None:
-        await env_channel.close()
-        await store_channel.close()
+        await env_channel.close(grace=None)
+        await store_channel.close(grace=None)
 
     await serve(
         port=config.port,
         host=config.host,
         service_names=[SERVICE_NAME],
         register=lambda server: agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(runner, config.default_max_steps), server
+            AgentServicer(runner, evaluator, config.default_max_steps), server
         ),
         start=start,
         stop=stop,

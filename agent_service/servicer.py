@@ -1,32 +1,60 @@
-"""alfagent.agent.v1.AgentService: a thin adapter over `EpisodeRunner`."""
+"""alfagent.agent.v1.AgentService: a thin adapter over `EpisodeRunner` and `Evaluator`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-
-import grpc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from agent_service import convert
-from agent_service.episode import EpisodeRecord, StepRecord
+from agent_service.episode import EpisodeOutcome, EpisodeRecord, StepRecord
+from agent_service.evaluation import Evaluator, Progress
 from agent_service.runner import EpisodeRunner
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
+from alfagent_common.grpc_errors import Context
+
+Event = TypeVar("Event")
+Result = TypeVar("Result")
+
+
+async def stream_while_running(
+    work: Awaitable[Result], events: asyncio.Queue[Event], last: Callable[[Result], Event]
+) -> AsyncIterator[Event]:
+    """Yields the events `work` queues while it runs, then `last(result)`.
+
+    If the caller goes away mid-stream, `work` is cancelled: an episode then ends as CANCELLED
+    (and is still stored), an evaluation stops and can be resumed with the same run id.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while not (task.done() and events.empty()):
+            getter = asyncio.ensure_future(events.get())
+            await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                yield getter.result()
+            else:
+                getter.cancel()
+        yield last(task.result())
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, runner: EpisodeRunner, default_max_steps: int) -> None:
+    def __init__(self, runner: EpisodeRunner, evaluator: Evaluator, default_max_steps: int) -> None:
         self.runner = runner
+        self.evaluator = evaluator
         self.default_max_steps = default_max_steps
 
     async def RunEpisode(
-        self, request: agent_pb2.RunEpisodeRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> agent_pb2.EpisodeResult:
         episode = convert.request_from_proto(request, self.default_max_steps)
-        record, created = await self.runner.run(episode)
-        return convert.result_to_proto(record, resumed=not created)
+        return convert.outcome_to_proto(await self.runner.run(episode))
 
     async def StreamEpisode(
-        self, request: agent_pb2.RunEpisodeRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EpisodeEvent]:
         episode = convert.request_from_proto(request, self.default_max_steps)
         events: asyncio.Queue[agent_pb2.EpisodeEvent] = asyncio.Queue()
@@ -42,19 +70,22 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             else:
                 await events.put(agent_pb2.EpisodeEvent(step=convert.step_to_proto(step)))
 
-        episode_task = asyncio.create_task(self.runner.run(episode, listen))
-        try:
-            while not (episode_task.done() and events.empty()):
-                getter = asyncio.create_task(events.get())
-                await asyncio.wait({getter, episode_task}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield getter.result()
-                else:
-                    getter.cancel()
-            record, created = episode_task.result()
-            yield agent_pb2.EpisodeEvent(result=convert.result_to_proto(record, resumed=not created))
-        finally:
-            # The caller went away: cancelling ends the episode as CANCELLED, still stored.
-            if not episode_task.done():
-                episode_task.cancel()
-                await asyncio.gather(episode_task, return_exceptions=True)
+        def result(outcome: EpisodeOutcome) -> agent_pb2.EpisodeEvent:
+            return agent_pb2.EpisodeEvent(result=convert.outcome_to_proto(outcome))
+
+        async for event in stream_while_running(self.runner.run(episode, listen), events, result):
+            yield event
+
+    async def RunEvaluation(
+        self, request: agent_pb2.RunEvaluationRequest, context: Context
+    ) -> AsyncIterator[agent_pb2.EvaluationEvent]:
+        evaluation = convert.evaluation_from_proto(request, self.default_max_steps)
+        events: asyncio.Queue[agent_pb2.EvaluationEvent] = asyncio.Queue()
+
+        async def listen(progress: Progress) -> None:
+            await events.put(convert.progress_to_proto(progress))
+
+        async for event in stream_while_running(
+            self.evaluator.run(evaluation, listen), events, convert.summary_to_proto
+        ):
+            yield event

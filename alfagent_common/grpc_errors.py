@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 
 from alfagent_common import errors
 
 log = logging.getLogger(__name__)
+
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 
 STATUS_BY_ERROR: dict[type[errors.AlfagentError], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
@@ -35,19 +38,19 @@ def status_for(error: errors.AlfagentError) -> grpc.StatusCode:
     return grpc.StatusCode.UNKNOWN
 
 
-async def _abort_for(error: Exception, context: grpc.aio.ServicerContext, method: str) -> None:
+async def _abort_for(error: Exception, context: Context, method: str) -> None:
     if isinstance(error, errors.AlfagentError):
         await context.abort(status_for(error), str(error))
     log.exception("unexpected error in %s", method, exc_info=error)
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the service log")
 
 
-class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
+class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -68,7 +71,7 @@ class DomainErrorInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapped(request: Any, context: Context) -> Any:
         try:
             return await behaviour(request, context)
         except grpc.aio.AbortError:
@@ -80,7 +83,7 @@ def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any
 
 
 def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
         try:
             async for response in behaviour(request, context):
                 yield response

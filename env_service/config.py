@@ -32,7 +32,9 @@ class EnvConfig:
         official = get_str(environ, "ALFWORLD_DATA", "")
         if official:
             if not (Path(official) / "json_2.1.1").is_dir():
-                raise ConfigError(f"ALFWORLD_DATA={official!r} has no json_2.1.1 folder (see alfworld-download)")
+                raise ConfigError(
+                    f"ALFWORLD_DATA={official!r} has no json_2.1.1 folder (see alfworld-download)"
+                )
             roots.append(Path(official))
         return cls(
             port=get_int(environ, "PORT", cls.port),

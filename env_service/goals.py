@@ -18,8 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from fast_downward.translate import pddl
-from fast_downward.translate.pddl_parser import lisp_parser, parsing_functions
+from env_service.downward import lisp_parser, parsing_functions, pddl
 
 Fact = tuple[str, tuple[str, ...]]
 Binding = dict[str, str]
@@ -118,10 +117,7 @@ class GoalProgress:
 
     def _literal(self, literal: Any, binding: Binding, facts: set[Fact]) -> _Score | None:
         args = tuple(binding.get(arg, arg) for arg in literal.args)
-        if literal.predicate == "=":
-            holds = args[0] == args[1]
-        else:
-            holds = (literal.predicate, args) in facts
+        holds = args[0] == args[1] if literal.predicate == "=" else (literal.predicate, args) in facts
         if literal.negated:
             holds = not holds
         if literal.predicate == "=" or literal.predicate in self._static:

@@ -27,7 +27,9 @@ _CONTEXT = multiprocessing.get_context("spawn")
 
 
 class Worker:
-    def __init__(self, index: int, loop: asyncio.AbstractEventLoop, on_death: Callable[[Worker], None]) -> None:
+    def __init__(
+        self, index: int, loop: asyncio.AbstractEventLoop, on_death: Callable[[Worker], None]
+    ) -> None:
         self.index = index
         self._loop = loop
         self._on_death = on_death
@@ -42,7 +44,9 @@ class Worker:
         )
         self.process.start()
         child_end.close()
-        self._reader = threading.Thread(target=self._read_answers, name=f"env-worker-{index}-reader", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_answers, name=f"env-worker-{index}-reader", daemon=True
+        )
         self._reader.start()
 
     @property
@@ -90,7 +94,9 @@ class Worker:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(
-                    errors.Aborted(f"env worker {self.index} crashed (exit code {exit_code}) during the request")
+                    errors.Aborted(
+                        f"env worker {self.index} crashed (exit code {exit_code}) during the request"
+                    )
                 )
         self._pending.clear()
         self._on_death(self)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-import grpc
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
+from alfagent_common.grpc_errors import Context
 from alfagent_common.logs import bind
 from env_service import convert
 from env_service.sessions import EnvCore
@@ -17,16 +17,20 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
         self.core = core
 
     async def ListGames(
-        self, request: env_pb2.ListGamesRequest, context: grpc.aio.ServicerContext
+        self, request: env_pb2.ListGamesRequest, context: Context
     ) -> env_pb2.ListGamesResponse:
         games, next_token, total = self.core.list_games(
             request.split, request.task_type, request.page_size, request.page_token
         )
         return env_pb2.ListGamesResponse(
-            games=[convert.game_to_proto(game) for game in games], next_page_token=next_token, total_size=total
+            games=[convert.game_to_proto(game) for game in games],
+            next_page_token=next_token,
+            total_size=total,
         )
 
-    async def Reset(self, request: env_pb2.ResetRequest, context: grpc.aio.ServicerContext) -> env_pb2.ResetResponse:
+    async def Reset(
+        self, request: env_pb2.ResetRequest, context: Context
+    ) -> env_pb2.ResetResponse:
         result = await self.core.reset(
             convert.selection_from_proto(request),
             with_expert_plan=request.with_expert_plan,
@@ -34,15 +38,21 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
         )
         return convert.reset_to_proto(result)
 
-    async def Step(self, request: env_pb2.StepRequest, context: grpc.aio.ServicerContext) -> env_pb2.StepResponse:
+    async def Step(
+        self, request: env_pb2.StepRequest, context: Context
+    ) -> env_pb2.StepResponse:
         with bind(session_id=request.session_id):
             return convert.step_to_proto(await self.core.step(request.session_id, request.action))
 
-    async def Close(self, request: env_pb2.CloseRequest, context: grpc.aio.ServicerContext) -> env_pb2.CloseResponse:
+    async def Close(
+        self, request: env_pb2.CloseRequest, context: Context
+    ) -> env_pb2.CloseResponse:
         with bind(session_id=request.session_id):
             return env_pb2.CloseResponse(closed=await self.core.close(request.session_id))
 
-    async def GetStats(self, request: env_pb2.GetStatsRequest, context: grpc.aio.ServicerContext) -> env_pb2.EnvStats:
+    async def GetStats(
+        self, request: env_pb2.GetStatsRequest, context: Context
+    ) -> env_pb2.EnvStats:
         return env_pb2.EnvStats(
             live_sessions=self.core.live_sessions,
             workers=self.core.pool.size,

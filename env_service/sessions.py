@@ -132,7 +132,9 @@ class EnvCore:
             self._sessions[session_id] = _Session(session_id, game, worker, max_steps, self._clock())
         finally:
             self._reserved -= 1
-        log.info("session opened", extra={"session_id": session_id, "game_id": game.game_id, "worker": worker})
+        log.info(
+            "session opened", extra={"session_id": session_id, "game_id": game.game_id, "worker": worker}
+        )
         return ResetResult(session_id, game, observation)
 
     async def step(self, session_id: str, action: str) -> StepResult:
@@ -167,7 +169,9 @@ class EnvCore:
     async def close_idle(self) -> int:
         """Closes sessions unused for longer than the TTL; returns how many."""
         deadline = self._clock() - self.session_ttl_seconds
-        idle = [s.session_id for s in self._sessions.values() if s.last_used < deadline and not s.lock.locked()]
+        idle = [
+            s.session_id for s in self._sessions.values() if s.last_used < deadline and not s.lock.locked()
+        ]
         for session_id in idle:
             await self.close(session_id)
         if idle:

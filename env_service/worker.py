@@ -29,8 +29,10 @@ class WorkerState:
 
     def __init__(self) -> None:
         # Imported here so the parent process never loads textworld.
+        from env_service import speedups
         from env_service.runtime import EnvPool, GameRun
 
+        speedups.install()
         self._game_run = GameRun
         self._envs = EnvPool()
         self._runs: dict[str, Any] = {}

@@ -17,9 +17,10 @@ def _indent(text: str) -> str:
 
 
 async def run_demo(agent_addr: str, store_addr: str, store_dir: Path) -> int:
-    async with grpc.aio.insecure_channel(agent_addr) as agent_channel, grpc.aio.insecure_channel(
-        store_addr
-    ) as store_channel:
+    async with (
+        grpc.aio.insecure_channel(agent_addr) as agent_channel,
+        grpc.aio.insecure_channel(store_addr) as store_channel,
+    ):
         agent = agent_pb2_grpc.AgentServiceStub(agent_channel)
         store = store_pb2_grpc.StoreServiceStub(store_channel)
         request = agent_pb2.RunEpisodeRequest(
@@ -39,8 +40,10 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path) -> int:
         print(f"  {step.index:>2}. > {step.action}")
         print(_indent(step.observation))
     print()
-    print(f"won: {result.won}   end_reason: {trajectory_pb2.EndReason.Name(result.end_reason)}   "
-          f"steps: {result.steps}   duration: {result.duration_ms} ms")
+    print(
+        f"won: {result.won}   end_reason: {trajectory_pb2.EndReason.Name(result.end_reason)}   "
+        f"steps: {result.steps}   duration: {result.duration_ms} ms"
+    )
     print(f"trajectory {result.trajectory_id} stored in {store_dir}/ (one JSON line per trajectory)")
     print(f"  jq 'select(.trajectory_id == \"{result.trajectory_id}\")' {store_dir}/*.jsonl")
     return 0 if result.won else 1

@@ -44,9 +44,13 @@ class ServiceProcess:
                 self.port = port
                 return port
             if self.process.poll() is not None:
-                raise ServiceFailed(f"{self.name} exited with code {self.process.returncode}:\n{self.log_tail()}")
+                raise ServiceFailed(
+                    f"{self.name} exited with code {self.process.returncode}:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
-        raise ServiceFailed(f"{self.name} did not start serving within {timeout_seconds:.0f}s:\n{self.log_tail()}")
+        raise ServiceFailed(
+            f"{self.name} did not start serving within {timeout_seconds:.0f}s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -60,9 +64,7 @@ class ServiceProcess:
             self.process.wait(timeout=1)
 
 
-def start_service(
-    module: str, *, port: int, log_path: Path, environ: Mapping[str, str]
-) -> ServiceProcess:
+def start_service(module: str, *, port: int, log_path: Path, environ: Mapping[str, str]) -> ServiceProcess:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "wb") as log_file:

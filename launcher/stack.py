@@ -37,7 +37,9 @@ def start_stack(
     environ: Mapping[str, str] | None = None,
 ) -> Stack:
     """Starts agent, env and store on (agent, env, store) ports; 0 lets the OS pick."""
-    base = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in _WIRING_VARIABLES}
+    base = {
+        k: v for k, v in (os.environ if environ is None else environ).items() if k not in _WIRING_VARIABLES
+    }
     agent_port, env_port, store_port = ports
     env = start_service("env_service", port=env_port, log_path=run_dir / "env_service.log", environ=base)
     store = start_service(

@@ -1,0 +1,125 @@
+"""Whole evaluations: many episodes, N in flight, resumable by run id.
+
+Trajectory ids are deterministic from (run_id, game_id, attempt), so before playing a game the
+evaluator asks the store whether that id is already there; re-running a run id after a crash
+therefore plays only what is missing and never stores anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from agent_service.episode import EpisodeOutcome, EpisodeRequest, GameRef
+from agent_service.runner import EpisodeRunner, TrajectorySink, trajectory_id_for
+from agent_service.summary import TaskTypeSummary, by_task_type
+from alfagent_common import errors
+from alfagent_common.logs import bind
+
+log = logging.getLogger(__name__)
+
+
+class GameLister(Protocol):
+    async def list_games(self, split: str, task_type: str) -> list[GameRef]: ...
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    run_id: str
+    split: str
+    task_types: tuple[str, ...]
+    # Episodes in all; 0 means every game of the split (and task types).
+    limit: int
+    concurrency: int
+    # Policy, model and settings shared by every episode; its game fields are ignored.
+    episode: EpisodeRequest
+
+
+@dataclass(frozen=True)
+class Progress:
+    completed: int
+    total: int
+    outcome: EpisodeOutcome
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    run_id: str
+    rows: list[TaskTypeSummary]
+    overall: TaskTypeSummary
+    resumed: int
+
+
+ProgressListener = Callable[[Progress], Awaitable[None]]
+
+
+def choose_games(games_by_type: dict[str, list[GameRef]], limit: int) -> list[GameRef]:
+    """Round-robin over task types, so that a small limit still covers every type evenly."""
+    interleaved = [
+        game
+        for group in itertools.zip_longest(*(games_by_type[t] for t in sorted(games_by_type)))
+        for game in group
+        if game is not None
+    ]
+    return interleaved[:limit] if limit > 0 else interleaved
+
+
+class Evaluator:
+    def __init__(self, runner: EpisodeRunner, games: GameLister, sink: TrajectorySink) -> None:
+        self._runner = runner
+        self._games = games
+        self._sink = sink
+
+    async def plan(self, request: EvaluationRequest) -> list[GameRef]:
+        task_types = request.task_types or ("",)
+        listed = await asyncio.gather(*(self._games.list_games(request.split, t) for t in task_types))
+        games_by_type: dict[str, list[GameRef]] = {}
+        for game in (game for games in listed for game in games):
+            games_by_type.setdefault(game.task_type, []).append(game)
+        if not games_by_type:
+            raise errors.InvalidRequest(
+                f"split {request.split!r} has no games of task types {list(request.task_types) or 'any'}"
+            )
+        return choose_games(games_by_type, request.limit)
+
+    async def run(self, request: EvaluationRequest, listener: ProgressListener) -> EvaluationSummary:
+        if request.concurrency < 1:
+            raise errors.InvalidRequest(f"concurrency must be at least 1, got {request.concurrency}")
+        games = await self.plan(request)
+        queue: asyncio.Queue[GameRef] = asyncio.Queue()
+        for game in games:
+            queue.put_nowait(game)
+        outcomes: list[EpisodeOutcome] = []
+
+        async def work() -> None:
+            while not queue.empty():
+                game = queue.get_nowait()
+                outcome = await self._play_or_resume(request, game)
+                outcomes.append(outcome)
+                await listener(Progress(len(outcomes), len(games), outcome))
+
+        with bind(run_id=request.run_id):
+            log.info("evaluation started", extra={"episodes": len(games), "concurrency": request.concurrency})
+            workers = [asyncio.create_task(work()) for _ in range(min(request.concurrency, len(games)))]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+        rows, overall = by_task_type(outcomes)
+        return EvaluationSummary(request.run_id, rows, overall, sum(o.resumed for o in outcomes))
+
+    async def _play_or_resume(self, request: EvaluationRequest, game: GameRef) -> EpisodeOutcome:
+        attempt = request.episode.attempt
+        stored = await self._sink.find(trajectory_id_for(request.run_id, game.game_id, attempt))
+        if stored is not None:
+            return replace(stored, resumed=True)
+        episode = replace(
+            request.episode, game_id=game.game_id, split="", task_type="", index=0, run_id=request.run_id
+        )
+        return await self._runner.run(episode)

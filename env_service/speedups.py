@@ -1,0 +1,76 @@
+"""Caches for the work textworld repeats on every step, installed in each worker process.
+
+Upstream re-parses the same grammar templates with TatSu on every derivation (the feedback of an
+action, every admissible command's template, the room description) and re-parses the same
+conjunctive queries on every rule check: about 95% of a step. The inputs are a small, fixed set
+of strings per game, and parsing is a pure function of them, so the parses are memoised. Callers
+mutate the symbols they get back (each is given its own context), so every call receives a deep
+copy of the cached parse, never the cached objects themselves. The game's observations and
+admissible commands stay byte-identical; tests compare them over full walkthroughs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import fast_downward
+from textworld.envs.pddl import textgen
+from textworld.logic import Rule
+
+_installed = False
+
+
+def install() -> None:
+    """Idempotent; call once per process before playing games."""
+    global _installed
+    if _installed:
+        return
+    parse_and_convert = textgen._parse_and_convert
+
+    @functools.lru_cache(maxsize=8192)
+    def cached_parse(text: str, rule_name: str) -> Any:
+        return parse_and_convert(text, rule_name=rule_name)
+
+    def parse_and_convert_cached(text: str, rule_name: str = "start", trace: bool = False) -> Any:
+        if trace:  # TW_CSG_TRACE debugging wants TatSu's trace: do the real parse.
+            return parse_and_convert(text, rule_name=rule_name, trace=True)
+        return copy.deepcopy(cached_parse(text, rule_name))
+
+    textgen._parse_and_convert = parse_and_convert_cached
+
+    parse_query = Rule.parse_conjunctive_query
+
+    @functools.lru_cache(maxsize=8192)
+    def cached_query(expression: str) -> Any:
+        return parse_query(expression)
+
+    # Rules are only read by State.all_assignments, so one parsed Rule can serve every call.
+    Rule.parse_conjunctive_query = staticmethod(cached_query)
+
+    # Every symbol of a derivation gets its own context, which upstream deep-copies, entity
+    # infos included. The derivation only ever adds keys to the `variables` and `mapping` dicts
+    # (textgen.query); it never changes the objects in them. Copying the two dicts is enough.
+    def copy_context(context: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "state": context["state"],
+            "facts": context["facts"],
+            "variables": dict(context["variables"]),
+            "mapping": dict(context["mapping"]),
+            "entity_infos": context["entity_infos"],
+        }
+
+    textgen.copy_context = copy_context
+
+    # A reset translates the game's PDDL to SAS twice (plain, and optimised for replanning):
+    # most of a reset. The translation depends only on the texts, and PddlState only reads the
+    # task it returns, so a game seen before by this worker resets without translating again.
+    pddl2sas = fast_downward.pddl2sas
+
+    @functools.lru_cache(maxsize=128)
+    def cached_pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
+        return pddl2sas(domain, problem, verbose=verbose, optimize=optimize)
+
+    fast_downward.pddl2sas = cached_pddl2sas
+    _installed = True

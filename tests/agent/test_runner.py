@@ -1,0 +1,248 @@
+"""The episode loop's rules, with the env and store replaced at the I/O boundary by small
+in-memory versions that follow the same contracts (won/done, step cap, idempotent store)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from agent_service.episode import (
+    Decision,
+    EndReason,
+    EpisodeOutcome,
+    EpisodeRecord,
+    EpisodeRequest,
+    GameRef,
+    PolicyKind,
+    Usage,
+)
+from agent_service.evaluation import EvaluationRequest, Evaluator, Progress, choose_games
+from agent_service.policies import ExpertPolicy, Policy, RandomPolicy, TurnView
+from agent_service.runner import EnvSession, EnvState, EpisodeRunner, PolicyError, trajectory_id_for
+from alfagent_common import errors
+
+PLAN = ("go to desk 1", "take pencil 1 from desk 1", "go to shelf 1", "move pencil 1 to shelf 1")
+
+
+@dataclass
+class LineGame:
+    """A game won by playing PLAN in order; anything else is 'Nothing happens.'."""
+
+    game: GameRef
+    max_steps: int
+    progress: int = 0
+    steps: int = 0
+
+    def state(self, observation: str, admissible: bool = True) -> EnvState:
+        won = self.progress == len(PLAN)
+        return EnvState(
+            observation=observation,
+            admissible_commands=("look", PLAN[self.progress]) if not won else ("look",),
+            expert_plan=PLAN[self.progress :],
+            goal_progress=self.progress / len(PLAN),
+            won=won,
+            done=won or (self.max_steps > 0 and self.steps >= self.max_steps),
+            admissible=admissible,
+        )
+
+
+@dataclass
+class MemoryEnv:
+    games: dict[str, LineGame] = field(default_factory=dict)
+    closed: list[str] = field(default_factory=list)
+    fail_at_step: int = 0
+
+    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
+        session_id = f"s{len(self.games)}"
+        game_id = request.game_id or "generated_eval/pick_and_place_simple-0/trial_T0"
+        task_type = game_id.split("/")[1].rsplit("-", 1)[0]
+        game = GameRef(game_id, "generated_eval", task_type, "put a pencil in shelf.", "generated")
+        self.games[session_id] = LineGame(game, request.max_steps)
+        return EnvSession(session_id, game, self.games[session_id].state("You are in the middle of a room."))
+
+    async def step(self, session_id: str, action: str) -> EnvState:
+        game = self.games[session_id]
+        game.steps += 1
+        if self.fail_at_step and game.steps == self.fail_at_step:
+            raise errors.Aborted("env worker crashed")
+        if game.progress < len(PLAN) and action == PLAN[game.progress]:
+            game.progress += 1
+            return game.state(f"done: {action}")
+        return game.state("Nothing happens.", admissible=action == "look")
+
+    async def close(self, session_id: str) -> None:
+        self.closed.append(session_id)
+
+
+@dataclass
+class MemoryStore:
+    stored: dict[str, EpisodeRecord] = field(default_factory=dict)
+
+    async def save(self, record: EpisodeRecord) -> bool:
+        if record.trajectory_id in self.stored:
+            return False
+        self.stored[record.trajectory_id] = record
+        return True
+
+    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
+        record = self.stored.get(trajectory_id)
+        return record.outcome() if record else None
+
+
+class ScriptedPolicy:
+    needs_expert_plan = False
+
+    def __init__(self, actions: list[str], tokens: int = 0) -> None:
+        self.actions = list(actions)
+        self.tokens = tokens
+
+    async def decide(self, view: TurnView) -> Decision:
+        if not self.actions:
+            raise PolicyError("endpoint answered 401")
+        return Decision(action=self.actions.pop(0), usage=Usage(self.tokens, 1))
+
+
+def run(
+    policy: Policy, request: EpisodeRequest, env: MemoryEnv | None = None, store: MemoryStore | None = None
+):  # type: ignore[no-untyped-def]
+    env = env or MemoryEnv()
+    store = store or MemoryStore()
+    outcome = asyncio.run(EpisodeRunner(env, store, lambda _: policy).run(request))
+    return outcome, env, store
+
+
+def expert_request(**overrides) -> EpisodeRequest:  # type: ignore[no-untyped-def]
+    return EpisodeRequest(**{"policy": PolicyKind.EXPERT, "run_id": "r1", "max_steps": 50, **overrides})
+
+
+def test_expert_wins_and_the_trajectory_is_stored_once_and_the_session_closed() -> None:
+    outcome, env, store = run(ExpertPolicy(), expert_request())
+    assert outcome.won and outcome.end_reason is EndReason.WON and outcome.steps == len(PLAN)
+    record = store.stored[outcome.trajectory_id]
+    assert [s.decision.action for s in record.steps] == list(PLAN)
+    assert record.steps[-1].won and record.goal_progress == 1.0
+    assert env.closed == ["s0"]
+    assert outcome.trajectory_id == trajectory_id_for(
+        "r1", "generated_eval/pick_and_place_simple-0/trial_T0", 0
+    )
+
+
+def test_trajectory_ids_are_deterministic_and_distinct() -> None:
+    assert trajectory_id_for("r", "g", 0) == trajectory_id_for("r", "g", 0)
+    assert (
+        len({trajectory_id_for("r", "g", 0), trajectory_id_for("r", "g", 1), trajectory_id_for("r2", "g", 0)})
+        == 3
+    )
+
+
+def test_step_cap_ends_without_a_win() -> None:
+    outcome, _, store = run(ScriptedPolicy(["look"] * 10), expert_request(max_steps=3))
+    assert outcome.end_reason is EndReason.STEP_LIMIT and not outcome.won and outcome.steps == 3
+    assert store.stored[outcome.trajectory_id].steps[-1].done
+
+
+def test_repeated_action_limit() -> None:
+    outcome, _, _ = run(ScriptedPolicy(["look"] * 10), expert_request(max_repeated_actions=4))
+    assert outcome.end_reason is EndReason.REPEATED_ACTION and outcome.steps == 4
+
+
+def test_token_budget() -> None:
+    outcome, _, _ = run(ScriptedPolicy(["look"] * 10, tokens=100), expert_request(token_budget=250))
+    assert outcome.end_reason is EndReason.TOKEN_BUDGET and outcome.steps == 3
+    assert outcome.usage == Usage(300, 3)
+
+
+def test_policy_failure_is_stored_as_llm_error() -> None:
+    request = expert_request(policy=PolicyKind.LLM)
+    outcome, env, store = run(ScriptedPolicy(["look"]), request)
+    assert outcome.end_reason is EndReason.LLM_ERROR and "401" in outcome.error and outcome.steps == 1
+    assert outcome.trajectory_id in store.stored and env.closed == ["s0"]
+
+
+def test_env_failure_is_stored_as_env_error() -> None:
+    outcome, env, store = run(ExpertPolicy(), expert_request(), env=MemoryEnv(fail_at_step=2))
+    assert outcome.end_reason is EndReason.ENV_ERROR and "crashed" in outcome.error and outcome.steps == 1
+    assert outcome.trajectory_id in store.stored and env.closed == ["s0"]
+
+
+def test_cancellation_stores_a_cancelled_episode_and_closes_the_session() -> None:
+    class Stalling:
+        needs_expert_plan = False
+
+        async def decide(self, view: TurnView) -> Decision:
+            if view.step_index == 3:
+                await asyncio.sleep(3600)
+            return Decision(action="look")
+
+    env, store = MemoryEnv(), MemoryStore()
+
+    async def cancel_midway() -> None:
+        task = asyncio.create_task(EpisodeRunner(env, store, lambda _: Stalling()).run(expert_request()))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_midway())
+    (record,) = store.stored.values()
+    assert record.end_reason is EndReason.CANCELLED and len(record.steps) == 2
+    assert env.closed == ["s0"]
+
+
+def test_random_policy_is_seeded() -> None:
+    view = TurnView("t", "task", "obs", (), tuple(f"go to place {i}" for i in range(30)), ())
+
+    async def actions(seed: int) -> list[str]:
+        policy = RandomPolicy(seed)
+        return [(await policy.decide(view)).action for _ in range(10)]
+
+    assert asyncio.run(actions(3)) == asyncio.run(actions(3)) != asyncio.run(actions(4))
+
+
+def game(task_type: str, number: int) -> GameRef:
+    return GameRef(
+        f"generated_eval/{task_type}-{number}/trial_T0", "generated_eval", task_type, "task", "generated"
+    )
+
+
+def test_choose_games_interleaves_task_types_up_to_the_limit() -> None:
+    games = {"a": [game("a", 1), game("a", 2)], "b": [game("b", 1)], "c": [game("c", 1), game("c", 2)]}
+    chosen = choose_games(games, 4)
+    assert [g.game_id.split("/")[1] for g in chosen] == ["a-1", "b-1", "c-1", "a-2"]
+    assert len(choose_games(games, 0)) == 5
+
+
+class ListedGames:
+    def __init__(self, games: list[GameRef]) -> None:
+        self.games = games
+
+    async def list_games(self, split: str, task_type: str) -> list[GameRef]:
+        return [g for g in self.games if not task_type or g.task_type == task_type]
+
+
+def test_evaluation_resumes_without_replaying_or_duplicating() -> None:
+    games = [game(t, n) for t in ("pick_and_place_simple", "pick_two_obj_and_place") for n in range(3)]
+    env, store = MemoryEnv(), MemoryStore()
+    runner = EpisodeRunner(env, store, lambda _: ExpertPolicy())
+    evaluator = Evaluator(runner, ListedGames(games), store)
+    request = EvaluationRequest("eval-1", "generated_eval", (), 4, 2, expert_request(run_id=""))
+    seen: list[Progress] = []
+
+    async def listen(progress: Progress) -> None:
+        seen.append(progress)
+
+    first = asyncio.run(evaluator.run(request, listen))
+    assert first.overall.episodes == 4 and first.resumed == 0 and len(store.stored) == 4
+    assert [p.completed for p in seen] == [1, 2, 3, 4] and {p.total for p in seen} == {4}
+
+    full = asyncio.run(
+        evaluator.run(EvaluationRequest("eval-1", "generated_eval", (), 0, 3, request.episode), listen)
+    )
+    assert full.overall.episodes == 6 and full.resumed == 4 and len(store.stored) == 6
+    assert len(env.games) == 6, "resumed games are not played again"
+    assert full.overall.wins == 6 and full.overall.success_rate == 1.0
+    assert {row.task_type for row in full.rows} == {"pick_and_place_simple", "pick_two_obj_and_place"}
+    assert 0.5 < full.overall.success_ci_low < 0.99
+    assert full.overall.success_ci_high == pytest.approx(1.0)
