@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -77,7 +78,11 @@ class Decision:
     grounding: str = "policy"
     usage: Usage = Usage()
     retries: int = 0
+    # One entry per retried LLM call: "429", "500", "timeout", "connection", ...
+    retry_causes: tuple[str, ...] = ()
     llm_latency_ms: float = 0.0
+    # Older turns left out of this turn's prompt to fit the model's context.
+    dropped_turns: int = 0
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,17 @@ class EpisodeRecord:
     won: bool = False
     end_reason: EndReason = EndReason.STEP_LIMIT
     error: str = ""
-    retry_causes: dict[str, int] = field(default_factory=dict)
-    dropped_turns: int = 0
+    # Retries of a final LLM call that never produced a step (the episode ended on it).
+    failed_call_retry_causes: tuple[str, ...] = ()
+
+    @property
+    def retry_causes(self) -> dict[str, int]:
+        causes = [cause for step in self.steps for cause in step.decision.retry_causes]
+        return dict(Counter([*causes, *self.failed_call_retry_causes]))
+
+    @property
+    def dropped_turns(self) -> int:
+        return max((step.decision.dropped_turns for step in self.steps), default=0)
 
     @property
     def usage(self) -> Usage:

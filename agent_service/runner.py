@@ -24,7 +24,6 @@ from agent_service.episode import (
     EpisodeRecord,
     EpisodeRequest,
     GameRef,
-    PolicyKind,
     StepRecord,
 )
 from agent_service.policies import NoExpertPlan, Policy, Turn, TurnView
@@ -72,6 +71,11 @@ class TrajectorySink(Protocol):
 
 class PolicyError(Exception):
     """The policy could not produce an action (e.g. the LLM endpoint failed for good)."""
+
+    def __init__(self, message: str, retry_causes: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        # Causes of the retries spent before giving up, so the trajectory counts them too.
+        self.retry_causes = retry_causes
 
 
 PolicyFactory = Callable[[EpisodeRequest], Policy]
@@ -138,12 +142,11 @@ class EpisodeRunner:
             started = time.perf_counter()
             try:
                 decision: Decision = await policy.decide(view)
-            except (PolicyError, NoExpertPlan) as error:
-                return self._end(
-                    record,
-                    EndReason.LLM_ERROR if request.policy is PolicyKind.LLM else EndReason.ENV_ERROR,
-                    str(error),
-                )
+            except PolicyError as error:
+                record.failed_call_retry_causes = error.retry_causes
+                return self._end(record, EndReason.LLM_ERROR, str(error))
+            except NoExpertPlan as error:
+                return self._end(record, EndReason.ENV_ERROR, str(error))
             env_started = time.perf_counter()
             try:
                 next_state = await self._env.step(session.session_id, decision.action)
