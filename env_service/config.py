@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from alfagent_common.settings import ConfigError, get_float, get_int, get_str
+from alfagent_common.settings import get_float, get_int, get_str
 
 # Games this project generated and ships, in ALFWorld's official layout.
 SHIPPED_GAMES_DIR = Path(__file__).resolve().parent / "data"
@@ -31,10 +31,8 @@ class EnvConfig:
         roots = [Path(get_str(environ, "ALFAGENT_GAMES_DIR", str(SHIPPED_GAMES_DIR)))]
         official = get_str(environ, "ALFWORLD_DATA", "")
         if official:
-            if not (Path(official) / "json_2.1.1").is_dir():
-                raise ConfigError(
-                    f"ALFWORLD_DATA={official!r} has no json_2.1.1 folder (see alfworld-download)"
-                )
+            # Kept even without json_2.1.1: alfworld's own tools set ALFWORLD_DATA before any
+            # download, so the server warns at start-up instead of refusing to serve.
             roots.append(Path(official))
         return cls(
             port=get_int(environ, "PORT", cls.port),

@@ -21,6 +21,12 @@ SERVICE_NAME = env_pb2.DESCRIPTOR.services_by_name["EnvService"].full_name
 
 
 async def run(config: EnvConfig) -> None:
+    for root in config.game_roots:
+        if not (root / "json_2.1.1").is_dir():
+            log.warning(
+                "no games here: the folder has no json_2.1.1 (for ALFWORLD_DATA, run alfworld-download)",
+                extra={"root": str(root)},
+            )
     catalog = Catalog.from_roots(list(config.game_roots))
     log.info("games loaded", extra={"games": len(catalog.games(None, None)), "splits": catalog.splits()})
     core_ref: list[EnvCore] = []

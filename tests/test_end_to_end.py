@@ -79,13 +79,13 @@ def test_expert_episode_through_grpcurl_is_won_and_stored_step_by_step(
         {"task_type": "pick_and_place_simple", "policy": "EXPERT"},
     )
     assert result["won"] is True
-    assert result["endReason"] == "WON"
-    trajectory_id = result["trajectoryId"]
+    assert result["end_reason"] == "WON"
+    trajectory_id = result["trajectory_id"]
 
     fetched = call(
         services.store, "alfagent.store.v1.StoreService/GetTrajectory", {"trajectory_id": trajectory_id}
     )
-    assert fetched["trajectoryId"] == trajectory_id
+    assert fetched["trajectory_id"] == trajectory_id
     assert len(fetched["steps"]) == result["steps"] > 0
     assert fetched["steps"][-1]["won"] is True
 
