@@ -60,6 +60,8 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
             games=len(self.core.catalog.games(None, None)),
             splits=self.core.catalog.splits(),
             max_sessions=self.core.max_sessions,
+            worker_pids=[w.pid for w in self.core.pool.workers if w.pid],
+            worker_restarts=self.core.pool.restarts,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import grpc
@@ -24,7 +25,10 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path) -> int:
         agent = agent_pb2_grpc.AgentServiceStub(agent_channel)
         store = store_pb2_grpc.StoreServiceStub(store_channel)
         request = agent_pb2.RunEpisodeRequest(
-            task_type="pick_and_place_simple", policy=trajectory_pb2.EXPERT, run_id="demo"
+            task_type="pick_and_place_simple",
+            policy=trajectory_pb2.EXPERT,
+            # A run id per demo, so that every demo stores its own trajectory.
+            run_id=time.strftime("demo-%Y%m%dT%H%M%S"),
         )
         print("AgentService/RunEpisode  task_type=pick_and_place_simple  policy=EXPERT\n", flush=True)
         result = await agent.RunEpisode(request, timeout=300)
