@@ -9,17 +9,23 @@ import grpc
 from agent_service.config import AgentConfig
 from agent_service.episode import EpisodeRequest, PolicyKind
 from agent_service.evaluation import Evaluator
+from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
 from agent_service.runner import EpisodeRunner
 from agent_service.servicer import AgentServicer
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
+from alfagent.env.v1 import env_pb2
+from alfagent.store.v1 import store_pb2
 from alfagent_common import errors, logs
 from alfagent_common.server import SERVER_OPTIONS, serve
 from env_service.client import EnvClient
 from store_service.client import StoreClient
 
 SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+# Forwarded through the agent's port as well (see agent_service/forwarding.py).
+ENV_SERVICE = env_pb2.DESCRIPTOR.services_by_name["EnvService"]
+STORE_SERVICE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
 
 
 def make_policy_factory(config: AgentConfig):  # type: ignore[no-untyped-def]
@@ -49,13 +55,19 @@ async def run(config: AgentConfig) -> None:
         await env_channel.close(grace=None)
         await store_channel.close(grace=None)
 
+    def register(server: grpc.aio.Server) -> None:
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentServicer(runner, evaluator, config.default_max_steps), server
+        )
+        server.add_generic_rpc_handlers(
+            [ForwardingHandler(ENV_SERVICE, env_channel), ForwardingHandler(STORE_SERVICE, store_channel)]
+        )
+
     await serve(
         port=config.port,
         host=config.host,
-        service_names=[SERVICE_NAME],
-        register=lambda server: agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(runner, evaluator, config.default_max_steps), server
-        ),
+        service_names=[SERVICE_NAME, ENV_SERVICE.full_name, STORE_SERVICE.full_name],
+        register=register,
         start=start,
         stop=stop,
     )

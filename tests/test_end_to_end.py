@@ -65,6 +65,25 @@ def test_reflection_lists_the_service_health_and_reflection(services: Services, 
     assert "grpc.health.v1.Health" in listed
 
 
+def test_the_agent_port_lists_and_forwards_all_three_services(services: Services) -> None:
+    listed = set(grpcurl(services.agent, "list").stdout.split())
+    assert {
+        "alfagent.agent.v1.AgentService",
+        "alfagent.env.v1.EnvService",
+        "alfagent.store.v1.StoreService",
+    } <= listed
+    games = call(services.agent, "alfagent.env.v1.EnvService/ListGames", {"page_size": 3})
+    assert len(games["games"]) == 3
+    # Errors come back with the real service's status and message.
+    result = grpcurl(
+        "-d",
+        '{"trajectory_id": "no-such-trajectory"}',
+        services.agent,
+        "alfagent.store.v1.StoreService/GetTrajectory",
+    )
+    assert result.returncode != 0 and "NotFound" in result.stderr and "no-such-trajectory" in result.stderr
+
+
 @pytest.mark.parametrize("address_of", ["agent", "env", "store"])
 def test_health_reports_serving(services: Services, address_of: str) -> None:
     assert call(getattr(services, address_of), "grpc.health.v1.Health/Check", {}) == {"status": "SERVING"}

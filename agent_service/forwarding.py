@@ -1,0 +1,68 @@
+"""EnvService and StoreService reachable through the agent's port too.
+
+Users often expose or remember one address. The agent therefore forwards every EnvService and
+StoreService method to the real service, as opaque bytes (nothing is decoded or re-encoded),
+with the caller's deadline and metadata, and passes the answer's status code and message back
+unchanged. Reflection on the agent lists all three services, so `grpcurl <agent> list` shows the
+whole system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+
+from alfagent_common.grpc_errors import Context, Handler
+
+# Hop-by-hop or per-connection headers that must not be copied onto the forwarded call.
+_NOT_FORWARDED = {"user-agent", "grpc-accept-encoding", "grpc-timeout", ":authority"}
+
+
+def _metadata(context: Context) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, v) for k, v in context.invocation_metadata() or () if k not in _NOT_FORWARDED)
+
+
+class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    def __init__(self, service: ServiceDescriptor, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
+        self._streaming = {f"/{service.full_name}/{m.name}": m.server_streaming for m in service.methods}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
+        path = handler_call_details.method
+        if path not in self._streaming:
+            return None
+        if self._streaming[path]:
+            return grpc.unary_stream_rpc_method_handler(self._forward_stream(path))
+        return grpc.unary_unary_rpc_method_handler(self._forward_unary(path))
+
+    def _forward_unary(self, path: str) -> Any:
+        # No serializers: requests and answers pass through as bytes.
+        method = self._channel.unary_unary(path, None, None)
+
+        async def forward(request: bytes, context: Context) -> bytes:
+            try:
+                response: bytes = await method(
+                    request, timeout=context.time_remaining(), metadata=_metadata(context)
+                )
+            except grpc.aio.AioRpcError as error:
+                await context.abort(error.code(), error.details() or "")
+            return response
+
+        return forward
+
+    def _forward_stream(self, path: str) -> Any:
+        method = self._channel.unary_stream(path, None, None)
+
+        async def forward(request: bytes, context: Context) -> AsyncIterator[bytes]:
+            try:
+                async for response in method(
+                    request, timeout=context.time_remaining(), metadata=_metadata(context)
+                ):
+                    yield response
+            except grpc.aio.AioRpcError as error:
+                await context.abort(error.code(), error.details() or "")
+
+        return forward
