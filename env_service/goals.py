@@ -7,8 +7,9 @@ variables, not progress. Every other literal of the goal counts one. Progress is
 all bindings of the goal's variables that satisfy the hard constraints, of the fraction of
 counted literals that hold.
 
-Example: "put a hot apple in the fridge" has counted literals (heatable ?o), (isHot ?o) and
-(inReceptacle ?o ?r); holding an apple heated in the microwave scores 2/3 before it is placed.
+Example: "put a hot apple in the fridge" counts (isHot ?o) and (inReceptacle ?o ?r), while
+(objectType ?o AppleType), (receptacleType ?r FridgeType) and (heatable ?o) only pick ?o and ?r;
+holding an apple heated in the microwave scores 1/2 until it is placed.
 """
 
 from __future__ import annotations
