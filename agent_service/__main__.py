@@ -1,6 +1,7 @@
-"""`python -m agent_service`: serve alfagent.agent.v1.AgentService (the container command)."""
+"""`python -m agent_service`: serve AgentService (the container command); `eval` and `episode`
+are command-line clients of a running agent (see `agent_service.cli`)."""
 
-from agent_service.server import main
+from agent_service.cli import main
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

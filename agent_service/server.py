@@ -11,8 +11,11 @@ from agent_service.episode import EpisodeRequest, PolicyKind
 from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
+from agent_service.llm.fewshot import FewShotLibrary
+from agent_service.llm.policy import LLMPolicies
+from agent_service.llm.retries import RetrySettings
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
-from agent_service.runner import EpisodeRunner
+from agent_service.runner import EnvGateway, EpisodeRunner, PolicyFactory
 from agent_service.servicer import AgentServicer
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
@@ -28,13 +31,31 @@ ENV_SERVICE = env_pb2.DESCRIPTOR.services_by_name["EnvService"]
 STORE_SERVICE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
 
 
-def make_policy_factory(config: AgentConfig):  # type: ignore[no-untyped-def]
+def make_policy_factory(config: AgentConfig, env: EnvGateway | None = None) -> PolicyFactory:
+    """EXPERT, RANDOM, or LLM; the LLM policy builds its few-shot examples through `env`."""
+    llm = (
+        LLMPolicies(
+            library=FewShotLibrary(env),
+            default_model=config.model,
+            default_base_url=config.openai_base_url,
+            api_key=config.openai_api_key,
+            timeout_seconds=config.llm_timeout_seconds,
+            retry=RetrySettings(
+                max_attempts=config.llm_max_attempts, max_wait_seconds=config.llm_max_wait_seconds
+            ),
+        )
+        if env is not None
+        else None
+    )
+
     def make_policy(request: EpisodeRequest) -> Policy:
         if request.policy is PolicyKind.EXPERT:
             return ExpertPolicy()
         if request.policy is PolicyKind.RANDOM:
             return RandomPolicy(request.seed)
-        raise errors.InvalidRequest("the LLM policy is not available yet; use EXPERT or RANDOM")
+        if llm is None:
+            raise errors.InvalidRequest("the LLM policy is unavailable: no env to build its examples with")
+        return llm(request)
 
     return make_policy
 
@@ -44,7 +65,7 @@ async def run(config: AgentConfig) -> None:
     store_channel = grpc.aio.insecure_channel(config.store_addr, options=SERVER_OPTIONS)
     env = RemoteEnv(EnvClient(env_channel))
     store = RemoteStore(StoreClient(store_channel))
-    runner = EpisodeRunner(env, store, make_policy_factory(config))
+    runner = EpisodeRunner(env, store, make_policy_factory(config, env))
     evaluator = Evaluator(runner, env, store)
 
     async def start() -> None:

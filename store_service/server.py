@@ -1,0 +1,39 @@
+"""Runs the store: recover the log, serve StoreService with health and reflection, close cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from alfagent.store.v1 import store_pb2, store_pb2_grpc
+from alfagent_common.server import serve
+from store_service.config import StoreConfig
+from store_service.log import TrajectoryLog
+from store_service.servicer import StoreServicer
+
+SERVICE_NAME = store_pb2.DESCRIPTOR.services_by_name["StoreService"].full_name
+
+
+async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (or `stop_event`); health says SERVING once the log is open."""
+    log = TrajectoryLog(config.store_dir, segment_bytes=config.segment_bytes)
+    log.acquire()  # a directory another store holds: fail before binding the port
+    servicer = StoreServicer(log, max_trajectory_bytes=config.max_trajectory_bytes)
+
+    def register(server: grpc.aio.Server) -> None:
+        store_pb2_grpc.add_StoreServiceServicer_to_server(servicer, server)
+
+    async def start() -> None:
+        await log.open()
+
+    await serve(
+        port=config.port,
+        host=config.host,
+        service_names=[SERVICE_NAME],
+        register=register,
+        start=start,
+        stop=log.close,
+        grace_seconds=config.grace_seconds,
+        stop_event=stop_event,
+    )

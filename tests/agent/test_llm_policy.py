@@ -1,0 +1,422 @@
+"""The LLM policy inside the real episode loop, against a real HTTP server speaking the OpenAI
+protocol (tests/agent/fake_openai.py), with the env and store replaced by small in-memory versions.
+
+Nothing of `openai` is mocked: the policy's `AsyncOpenAI` client talks HTTP to the fake server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from agent_service.episode import (
+    EndReason,
+    EpisodeOutcome,
+    EpisodeRecord,
+    EpisodeRequest,
+    GameRef,
+    PolicyKind,
+)
+from agent_service.llm.fewshot import FewShotLibrary
+from agent_service.llm.policy import LLMPolicies
+from agent_service.llm.retries import RetrySettings
+from agent_service.runner import EnvSession, EnvState, EpisodeRunner
+from alfagent_common import errors
+from tests.agent.fake_openai import FakeOpenAI, Fault, estimate_tokens
+
+KEY = "sk-test-0123456789abcdef"
+TASK = "put a pencil in shelf."
+PLAN = ("go to desk 1", "take pencil 1 from desk 1", "go to shelf 1", "move pencil 1 to shelf 1")
+OPENING = (
+    "You are in the middle of a room. Looking around you, you see a desk 1 and a shelf 1.\n\n"
+    f"Your task is to: {TASK}"
+)
+FAST_RETRIES = RetrySettings(
+    max_attempts=4, max_wait_seconds=5.0, initial_backoff_seconds=0.01, max_backoff_seconds=0.05
+)
+
+
+@dataclass
+class LineGame:
+    """Won by playing PLAN in order; anything else is 'Nothing happens.'."""
+
+    game: GameRef
+    max_steps: int
+    progress: int = 0
+    steps: int = 0
+
+    def state(self, observation: str, admissible: bool = True) -> EnvState:
+        won = self.progress == len(PLAN)
+        commands = ("look", "inventory", *PLAN[self.progress : self.progress + 1])
+        return EnvState(
+            observation=observation,
+            admissible_commands=commands,
+            expert_plan=PLAN[self.progress :],
+            goal_progress=self.progress / len(PLAN),
+            won=won,
+            done=won or (self.max_steps > 0 and self.steps >= self.max_steps),
+            admissible=admissible,
+        )
+
+
+@dataclass
+class MemoryEnv:
+    train_games: int = 3
+    sessions: dict[str, LineGame] = field(default_factory=dict)
+    resets: list[EpisodeRequest] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+
+    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
+        self.resets.append(request)
+        await asyncio.sleep(0.01)
+        split = request.split or "generated_eval"
+        if split == "generated_train" and request.index >= self.train_games:
+            raise errors.InvalidRequest(f"index {request.index} is out of range")
+        task_type = request.task_type or "pick_and_place_simple"
+        game_id = request.game_id or f"{split}/{task_type}-Pencil-None-Shelf-{request.index}/trial_T0"
+        session_id = f"s{len(self.sessions)}"
+        game = GameRef(game_id, split, task_type, TASK, "generated")
+        self.sessions[session_id] = LineGame(game, request.max_steps)
+        return EnvSession(session_id, game, self.sessions[session_id].state(OPENING))
+
+    async def step(self, session_id: str, action: str) -> EnvState:
+        game = self.sessions[session_id]
+        game.steps += 1
+        if game.game.split != "generated_train":
+            self.steps.append(action)
+        if game.progress < len(PLAN) and action == PLAN[game.progress]:
+            game.progress += 1
+            return game.state(f"You did it: {action}.")
+        return game.state("Nothing happens.", admissible=action in ("look", "inventory"))
+
+    async def close(self, session_id: str) -> None:
+        self.closed.append(session_id)
+
+
+@dataclass
+class MemoryStore:
+    stored: dict[str, EpisodeRecord] = field(default_factory=dict)
+
+    async def save(self, record: EpisodeRecord) -> bool:
+        created = record.trajectory_id not in self.stored
+        self.stored.setdefault(record.trajectory_id, record)
+        return created
+
+    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
+        record = self.stored.get(trajectory_id)
+        return record.outcome() if record else None
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key=KEY) as fake:
+        yield fake
+
+
+def llm_request(server: FakeOpenAI, **overrides: object) -> EpisodeRequest:
+    fields: dict[str, object] = {
+        "policy": PolicyKind.LLM,
+        "model": "scripted",
+        "base_url": server.base_url,
+        "run_id": "r1",
+        "max_steps": 12,
+        "grounding": "exact",
+        **overrides,
+    }
+    return EpisodeRequest(**fields)  # type: ignore[arg-type]
+
+
+def policies(
+    env: MemoryEnv,
+    server: FakeOpenAI,
+    *,
+    retry: RetrySettings = FAST_RETRIES,
+    timeout: float = 5.0,
+    context_tokens: int = 6000,
+    default_base_url: str = "",
+) -> LLMPolicies:
+    return LLMPolicies(
+        library=FewShotLibrary(env),
+        default_model="",
+        default_base_url=default_base_url or server.base_url,
+        api_key=KEY,
+        timeout_seconds=timeout,
+        retry=retry,
+        context_tokens=context_tokens,
+    )
+
+
+def play(
+    server: FakeOpenAI, request: EpisodeRequest, **policy_options: object
+) -> tuple[EpisodeOutcome, EpisodeRecord, MemoryEnv]:
+    env, store = MemoryEnv(), MemoryStore()
+
+    async def main() -> EpisodeOutcome:
+        make = policies(env, server, **policy_options)  # type: ignore[arg-type]
+        try:
+            return await EpisodeRunner(env, store, make).run(request)
+        finally:
+            await make.close()
+
+    outcome = asyncio.run(main())
+    return outcome, store.stored[outcome.trajectory_id], env
+
+
+def test_scripted_episode_wins_and_every_step_keeps_raw_output_thought_action_and_usage(
+    server: FakeOpenAI,
+) -> None:
+    server.script(
+        "think: I need a pencil; it may be on the desk.",
+        "go to desk 1",
+        "take pencil 1 from desk 1",
+        "think: Now I have it.\nthink: Next the shelf.",
+        "go to shelf 1",
+        "move pencil 1 to shelf 1",
+    )
+    outcome, record, env = play(server, llm_request(server, temperature=0.3, max_tokens=64, seed=7))
+    assert outcome.won and outcome.end_reason is EndReason.WON and outcome.steps == 4
+    assert env.steps == list(PLAN), "thoughts never reach the environment"
+    first, second, third, _ = record.steps
+    assert first.decision.thought == "I need a pencil; it may be on the desk."
+    assert first.decision.raw_output == "go to desk 1" and first.decision.grounding == "exact"
+    assert second.decision.thought == "" and second.decision.action == PLAN[1]
+    assert third.decision.thought == "Now I have it. Next the shelf."
+    # The usage of a turn is the sum over its calls (the thought's call and the action's).
+    requests = server.requests
+    assert len(requests) == 6
+    for step in record.steps:
+        assert step.decision.usage.prompt_tokens > 0 and step.decision.usage.completion_tokens > 0
+        assert step.decision.retries == 0 and step.decision.llm_latency_ms > 0
+    prompt_tokens = [estimate_tokens("".join(m["content"] for m in r.messages)) for r in requests]
+    assert first.decision.usage.prompt_tokens == prompt_tokens[0] + prompt_tokens[1]
+    assert second.decision.usage.prompt_tokens == prompt_tokens[2]
+    assert outcome.usage == record.usage and outcome.usage.total_tokens > 0
+    # What was sent: the settings, the key, and the thought answered "OK." within the turn.
+    body = requests[1].body
+    assert body["model"] == "scripted" and body["temperature"] == 0.3
+    assert body["max_tokens"] == 64 and body["seed"] == 7
+    assert all(r.authorization == f"Bearer {KEY}" for r in requests)
+    messages = body["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[2]["content"] == "think: I need a pencil; it may be on the desk."
+    assert messages[3]["content"] == "OK."
+    assert messages[1]["content"] == OPENING
+
+
+def test_few_shot_examples_come_from_expert_play_of_training_games_with_thoughts(server: FakeOpenAI) -> None:
+    server.script(*PLAN)
+    outcome, _, env = play(server, llm_request(server))
+    assert outcome.won
+    train = [r for r in env.resets if r.split == "generated_train"]
+    assert [(r.policy, r.task_type, r.index) for r in train] == [
+        (PolicyKind.EXPERT, "pick_and_place_simple", 0),
+        (PolicyKind.EXPERT, "pick_and_place_simple", 1),
+    ]
+    assert len(env.closed) == 3, "example sessions and the episode are all closed"
+    system = server.requests[0].body["messages"][0]["content"]
+    assert "Example 1:" in system and "Example 2:" in system and "Example 3:" not in system
+    opening = "> think: To solve the task, I need to find and take a pencil, then put it in/on the shelf."
+    assert opening in system
+    assert "> take pencil 1 from desk 1\nYou did it: take pencil 1 from desk 1." in system
+    assert "> think: Now I have the pencil. Next, I need to put it in/on the shelf.\nOK." in system
+
+
+def test_examples_are_built_once_for_concurrent_episodes_of_a_type(server: FakeOpenAI) -> None:
+    env, store = MemoryEnv(), MemoryStore()
+    server.default_reply = "look"
+
+    async def main() -> list[EpisodeOutcome]:
+        make = policies(env, server)
+        runner = EpisodeRunner(env, store, make)
+        try:
+            return await asyncio.gather(
+                *(runner.run(llm_request(server, run_id=f"r{i}", max_steps=2)) for i in range(6))
+            )
+        finally:
+            await make.close()
+
+    outcomes = asyncio.run(main())
+    assert len(outcomes) == 6 and {o.end_reason for o in outcomes} == {EndReason.STEP_LIMIT}
+    assert len([r for r in env.resets if r.split == "generated_train"]) == 2
+
+
+def test_every_fault_is_retried_and_counted_then_the_episode_finishes(server: FakeOpenAI) -> None:
+    server.script(
+        Fault.rate_limit(retry_after=0.2),
+        Fault.server_error(500),
+        "go to desk 1",
+        Fault.stall(seconds=2.0),
+        Fault.drop(),
+        "take pencil 1 from desk 1",
+        Fault.not_json(),
+        Fault.empty_choices(),
+        Fault.server_error(503),
+        "go to shelf 1",
+        "move pencil 1 to shelf 1",
+    )
+    outcome, record, _ = play(server, llm_request(server), timeout=0.5)
+    assert outcome.won and outcome.end_reason is EndReason.WON and outcome.steps == 4
+    steps = record.steps
+    assert steps[0].decision.retry_causes == ("429", "500") and steps[0].decision.retries == 2
+    # Retry-After: 0.2 s was honoured (the back-off alone would be ~0.01 s).
+    assert steps[0].decision.llm_latency_ms >= 200
+    assert steps[1].decision.retry_causes == ("timeout", "connection")
+    assert steps[2].decision.retry_causes == ("bad_response", "bad_response", "503")
+    assert steps[3].decision.retries == 0
+    assert record.retry_causes == {
+        "429": 1,
+        "500": 1,
+        "timeout": 1,
+        "connection": 1,
+        "bad_response": 2,
+        "503": 1,
+    }
+
+
+def test_unauthorized_ends_the_episode_at_once_and_the_key_is_never_recorded(
+    server: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.api_key = "sk-another-key-the-server-wants"
+    outcome, record, env = play(server, llm_request(server))
+    assert outcome.end_reason is EndReason.LLM_ERROR and outcome.steps == 0 and not outcome.won
+    assert len(server.requests) == 1, "401 is not retried"
+    assert "401" in outcome.error and "127.0.0.1" in outcome.error
+    assert env.closed, "the session is closed and the trajectory stored"
+    # The fake server quotes the key it was given, as OpenAI does: it must be masked everywhere.
+    assert KEY in server.requests[0].authorization
+    assert KEY not in outcome.error and KEY[-8:] not in outcome.error
+    assert KEY not in repr(record) and KEY not in caplog.text
+
+
+def test_the_key_is_not_sent_to_an_endpoint_the_request_names(server: FakeOpenAI) -> None:
+    server.api_key = "no-key"
+    outcome, _, _ = play(server, llm_request(server, max_steps=1), default_base_url="http://llm.internal/v1")
+    assert outcome.end_reason is EndReason.STEP_LIMIT
+    assert [r.authorization for r in server.requests] == ["Bearer no-key"]
+
+
+def test_bad_request_is_not_retried(server: FakeOpenAI) -> None:
+    server.script(Fault("status", 404, message="model 'scripted' not found"))
+    outcome, record, _ = play(server, llm_request(server))
+    assert outcome.end_reason is EndReason.LLM_ERROR
+    assert "404" in outcome.error and "not found" in outcome.error
+    assert len(server.requests) == 1 and record.retry_causes == {}
+
+
+def test_exhausted_retries_end_with_llm_error_and_count_the_causes(server: FakeOpenAI) -> None:
+    server.script("go to desk 1", *[Fault.server_error(502)] * 4)
+    outcome, record, _ = play(server, llm_request(server))
+    assert outcome.end_reason is EndReason.LLM_ERROR and outcome.steps == 1
+    assert "502" in outcome.error and "gave up after 4 attempts" in outcome.error
+    assert record.retry_causes == {"502": 3}
+
+
+def test_total_wait_is_capped_even_when_retry_after_asks_for_more(server: FakeOpenAI) -> None:
+    server.script(Fault.rate_limit(retry_after=0.3), Fault.rate_limit(retry_after=0.3), "look")
+    retry = replace(FAST_RETRIES, max_wait_seconds=0.4)
+    outcome, record, _ = play(server, llm_request(server, max_steps=1), retry=retry)
+    assert outcome.end_reason is EndReason.LLM_ERROR and "429" in outcome.error
+    assert record.retry_causes == {"429": 1} and len(server.requests) == 2
+
+
+def test_token_budget_ends_the_episode(server: FakeOpenAI) -> None:
+    outcome, record, _ = play(server, llm_request(server, token_budget=1500))
+    assert outcome.end_reason is EndReason.TOKEN_BUDGET
+    used = record.usage.total_tokens
+    assert used >= 1500 > used - record.steps[-1].decision.usage.total_tokens
+
+
+def test_thoughts_per_turn_are_capped_and_the_last_reply_is_grounded(server: FakeOpenAI) -> None:
+    server.script(*[f"think: step {i}" for i in range(4)], "go to desk 1")
+    _, record, env = play(server, llm_request(server, max_steps=2, grounding="nearest"))
+    first = record.steps[0].decision
+    assert first.thought == "step 0\nstep 1\nstep 2"
+    assert first.raw_output == "think: step 3" and first.grounding == "nearest"
+    assert env.steps[0] in ("look", "inventory", "go to desk 1")
+    assert record.steps[1].decision.raw_output == "go to desk 1"
+
+
+@pytest.mark.parametrize(
+    ("grounding", "reply", "action", "label"),
+    [
+        ("exact", "Go to desk 1.", "Go to desk 1.", "none"),
+        ("normalised", "> Go to  desk 1.", "go to desk 1", "normalised"),
+        ("nearest", "walk to the desk", "go to desk 1", "nearest"),
+        ("exact", "go to desk 1\nYou arrive at desk 1.", "go to desk 1", "exact"),
+    ],
+)
+def test_grounding_is_the_declared_setting(
+    server: FakeOpenAI, grounding: str, reply: str, action: str, label: str
+) -> None:
+    server.script(reply)
+    _, record, env = play(server, llm_request(server, max_steps=1, grounding=grounding))
+    decision = record.steps[0].decision
+    assert (decision.action, decision.grounding, decision.raw_output) == (action, label, reply)
+    assert env.steps == [action]
+
+
+def test_admissible_mode_lists_the_commands_on_the_latest_message_only(server: FakeOpenAI) -> None:
+    server.script("go to desk 1", "think: hm", "look")
+    play(server, llm_request(server, max_steps=2, prompt_mode="admissible"))
+    first, second, third = (r.messages for r in server.requests)
+    assert first[-1]["content"].endswith("Commands you can use now:\nlook\ninventory\ngo to desk 1")
+    assert "answer with one of them" in first[0]["content"]
+    assert "Commands you can use now" not in second[1]["content"]
+    assert second[-1]["content"].endswith("inventory\ntake pencil 1 from desk 1")
+    assert third[-1]["content"].startswith("OK.\n\nCommands you can use now:")
+    react = [r.messages for r in server.requests]
+    assert all("Commands you can use" not in m["content"] for m in react[0][:-1])
+
+
+def test_long_episodes_keep_the_newest_steps_and_say_how_many_were_dropped(server: FakeOpenAI) -> None:
+    server.default_reply = "inventory"
+    outcome, record, _ = play(server, llm_request(server, max_steps=40), context_tokens=700)
+    assert outcome.end_reason is EndReason.STEP_LIMIT
+    dropped = [s.decision.dropped_turns for s in record.steps]
+    assert dropped[0] == 0 and dropped[-1] > 0 and dropped == sorted(dropped)
+    assert record.dropped_turns == dropped[-1]
+    last = server.requests[-1].messages
+    assert f"[The first {dropped[-1]} step(s) of this game are left out to save space.]" in last[1]["content"]
+    kept = (len(last) - 2) // 2
+    assert kept + dropped[-1] == 39
+    assert sum(len(m["content"]) for m in last) / 4 <= 700
+
+
+def test_no_training_game_to_learn_from_ends_with_env_error(server: FakeOpenAI) -> None:
+    env, store = MemoryEnv(train_games=0), MemoryStore()
+
+    async def main() -> EpisodeOutcome:
+        make = policies(env, server)
+        try:
+            return await EpisodeRunner(env, store, make).run(llm_request(server))
+        finally:
+            await make.close()
+
+    outcome = asyncio.run(main())
+    assert outcome.end_reason is EndReason.ENV_ERROR and "few-shot" in outcome.error
+    assert server.requests == [] and outcome.trajectory_id in store.stored
+
+
+def test_cancelling_an_episode_waiting_for_the_llm_stores_it_as_cancelled(server: FakeOpenAI) -> None:
+    server.script("go to desk 1", Fault.stall(seconds=5))
+    env, store = MemoryEnv(), MemoryStore()
+
+    async def main() -> None:
+        make = policies(env, server, timeout=10)
+        task = asyncio.create_task(EpisodeRunner(env, store, make).run(llm_request(server)))
+        while len(server.requests) < 2:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await make.close()
+
+    asyncio.run(main())
+    (record,) = store.stored.values()
+    assert record.end_reason is EndReason.CANCELLED and len(record.steps) == 1

@@ -1,0 +1,248 @@
+"""The LLM policy's pure parts: parsing and grounding replies, prompts, template thoughts, settings,
+Retry-After, redaction, and the wiring in `make_policy_factory`."""
+
+from __future__ import annotations
+
+import email.utils
+
+import pytest
+
+from agent_service.config import AgentConfig
+from agent_service.episode import EpisodeRequest, PolicyKind
+from agent_service.llm.client import ChatClient, public_url, retry_after_seconds
+from agent_service.llm.fewshot import Example, ExampleStep, FewShotLibrary, annotate
+from agent_service.llm.grounding import Grounded, ground, normalise, parse_reply
+from agent_service.llm.policy import LLMPolicies, LLMPolicy
+from agent_service.llm.prompts import PastStep, build_prompt, estimate_tokens, system_message
+from agent_service.llm.retries import RetrySettings
+from agent_service.server import make_policy_factory
+from alfagent_common import errors
+
+ADMISSIBLE = (
+    "go to desk 1",
+    "go to shelf 1",
+    "take pencil 1 from desk 1",
+    "move pencil 1 to shelf 1",
+    "look",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "thought", "action"),
+    [
+        ("go to desk 1", "", "go to desk 1"),
+        ("  think: find it  \n\n", "find it", ""),
+        ("Think: a\n> think: b\ngo to desk 1\nYou arrive.", "a b", "go to desk 1"),
+        ("\n\ttake pencil 1\tfrom desk 1 \n", "", "take pencil 1 from desk 1"),
+        ("", "", ""),
+    ],
+)
+def test_parse_reply(text: str, thought: str, action: str) -> None:
+    reply = parse_reply(text)
+    assert (reply.thought, reply.action) == (thought, action)
+    assert reply.thinks_only == (bool(thought) and not action)
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("> Go to  Desk 1.", "go to desk 1"),
+        ("Action: `take pencil 1 from desk 1`", "take pencil 1 from desk 1"),
+        ("put pencil 1 in/on shelf 1", "move pencil 1 to shelf 1"),
+        ("place pencil 1 on shelf 1", "move pencil 1 to shelf 1"),
+        ('"look"', "look"),
+    ],
+)
+def test_normalise(text: str, normal: str) -> None:
+    assert normalise(text) == normal
+
+
+@pytest.mark.parametrize(
+    ("mode", "line", "grounded"),
+    [
+        ("exact", "go to desk 1", Grounded("go to desk 1", "exact")),
+        ("exact", "Go to desk 1", Grounded("Go to desk 1", "none")),
+        ("exact", "", Grounded("look", "none")),
+        ("normalised", "Go to desk 1.", Grounded("go to desk 1", "normalised")),
+        ("normalised", "put pencil 1 on shelf 1", Grounded("move pencil 1 to shelf 1", "normalised")),
+        ("normalised", "fly to the moon", Grounded("fly to the moon", "none")),
+        ("nearest", "go to the shelf", Grounded("go to shelf 1", "nearest")),
+        ("nearest", "take pencil from desk", Grounded("take pencil 1 from desk 1", "nearest")),
+        ("nearest", "look", Grounded("look", "exact")),
+    ],
+)
+def test_ground(mode: str, line: str, grounded: Grounded) -> None:
+    assert ground(line, ADMISSIBLE, mode) == grounded
+
+
+def test_ground_never_sends_an_empty_or_huge_action() -> None:
+    assert ground("", (), "nearest") == Grounded("look", "none")
+    assert len(ground("x" * 5000, ADMISSIBLE, "exact").action) == 200
+    with pytest.raises(ValueError, match="grounding"):
+        ground("look", ADMISSIBLE, "fuzzy")
+
+
+def test_retry_after_in_seconds_milliseconds_or_a_date() -> None:
+    assert retry_after_seconds({"retry-after": "2.5"}) == 2.5
+    assert retry_after_seconds({"retry-after-ms": "150", "retry-after": "9"}) == 0.15
+    assert retry_after_seconds({}) is None and retry_after_seconds({"retry-after": "soon"}) is None
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert retry_after_seconds({"retry-after": date}, now=1_000_000) == pytest.approx(30)
+
+
+def test_redaction_masks_the_key_and_key_like_text() -> None:
+    client = ChatClient("http://127.0.0.1:1/v1", "sk-secret-abcdef123456", timeout_seconds=1)
+    text = client.redact("bad key sk-secret-abcdef123456, also sk-proj-****3456 and Bearer xyz")
+    assert "abcdef" not in text and "3456" not in text and "xyz" not in text
+    assert public_url("https://user:pw@example.com:8443/v1") == "https://example.com:8443/v1"
+
+
+WALKTHROUGHS = {
+    "pick_clean_then_place_in_recep": [
+        "go to countertop 1",
+        "take spoon 2 from countertop 1",
+        "go to sinkbasin 1",
+        "clean spoon 2 with sinkbasin 1",
+        "go to diningtable 1",
+        "move spoon 2 to diningtable 1",
+    ],
+    "look_at_obj_in_light": [
+        "go to sofa 1",
+        "take creditcard 1 from sofa 1",
+        "go to sidetable 1",
+        "use desklamp 1",
+    ],
+    "pick_two_obj_and_place": [
+        "go to shelf 1",
+        "take box 1 from shelf 1",
+        "go to dresser 1",
+        "move box 1 to dresser 1",
+        "go to shelf 4",
+        "take box 3 from shelf 4",
+        "go to dresser 1",
+        "move box 3 to dresser 1",
+    ],
+}
+
+
+def thoughts_of(task_type: str) -> list[str]:
+    actions = WALKTHROUGHS[task_type]
+    steps = annotate(task_type, actions, [f"obs {i}" for i in range(len(actions))])
+    assert [s.action for s in steps if not s.action.startswith("think:")] == actions
+    assert all(s.observation == "OK." for s in steps if s.action.startswith("think:"))
+    assert not steps[-1].action.startswith("think:")
+    return [s.action for s in steps if s.action.startswith("think:")]
+
+
+def test_template_thoughts_follow_the_task_type() -> None:
+    assert thoughts_of("pick_clean_then_place_in_recep") == [
+        "think: To solve the task, I need to find and take a spoon, then clean it with the sinkbasin, "
+        "then put it in/on the diningtable.",
+        "think: First I need to find a spoon. I will start with the countertop.",
+        "think: Now I have the spoon. Next, I need to go to the sinkbasin and clean it.",
+        "think: Now the spoon is clean. Next, I need to put it in/on the diningtable.",
+    ]
+    look = thoughts_of("look_at_obj_in_light")
+    assert look[0].endswith("take a creditcard, then find a desklamp and use it.")
+    assert look[1] == "think: Now I have the creditcard. Next, I need to find a desklamp."
+    two = thoughts_of("pick_two_obj_and_place")
+    assert "the second box" in two[0]
+    assert "think: Now the first box is in/on the dresser. Next, I need to find the second one." in two
+
+
+def example(steps: int) -> Example:
+    return Example(
+        "g", "t", "Your task is to: x.", tuple(ExampleStep(f"a{i}", f"o{i}") for i in range(steps))
+    )
+
+
+def test_prompt_keeps_every_step_when_it_fits_and_the_newest_when_not() -> None:
+    system = system_message("react", [example(2)])
+    steps = [PastStep(("t",) if i == 3 else (), f"action {i}", "x" * 80) for i in range(10)]
+    whole = build_prompt(
+        system=system, opening="start", steps=steps, thoughts=(), admissible=None, budget_tokens=10**6
+    )
+    assert whole.dropped_steps == 0 and len(whole.messages) == 2 + 2 * 10 + 2
+    assert [m.role for m in whole.messages[:3]] == ["system", "user", "assistant"]
+    fixed = estimate_tokens(system) + estimate_tokens("start")
+    small = build_prompt(
+        system=system,
+        opening="start",
+        steps=steps,
+        thoughts=["now"],
+        admissible=["look"],
+        budget_tokens=fixed + 120,
+    )
+    assert 0 < small.dropped_steps < 10 and small.estimated_tokens <= fixed + 120
+    assert small.messages[1].content.startswith("start\n\n[The first")
+    assert small.messages[2].content == f"action {small.dropped_steps}"
+    assert small.messages[-2].content == "think: now"
+    assert small.messages[-1].content == "OK.\n\nCommands you can use now:\nlook"
+    with pytest.raises(ValueError, match="prompt mode"):
+        system_message("chatty", [])
+
+
+class NoEnv:
+    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> object:
+        raise AssertionError("not used")
+
+
+def llm_policies(**overrides: str) -> LLMPolicies:
+    options = {
+        "default_model": "m",
+        "default_base_url": "http://llm.internal/v1",
+        "api_key": "sk-k",
+        **overrides,
+    }
+    return LLMPolicies(
+        library=FewShotLibrary(NoEnv()),  # type: ignore[arg-type]
+        timeout_seconds=5,
+        retry=RetrySettings(),
+        default_model=options["default_model"],
+        default_base_url=options["default_base_url"],
+        api_key=options["api_key"],
+    )
+
+
+def test_settings_come_from_the_request_or_the_service_defaults() -> None:
+    make = llm_policies()
+    settings = make.settings_for(EpisodeRequest(PolicyKind.LLM, temperature=0.5, prompt_mode="admissible"))
+    assert (settings.model, settings.base_url, settings.temperature) == ("m", "http://llm.internal/v1", 0.5)
+    own = make.settings_for(EpisodeRequest(PolicyKind.LLM, model="x", base_url="http://other:8000/v1"))
+    assert (own.model, own.base_url, own.grounding) == ("x", "http://other:8000/v1", "nearest")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "request_fields", "message"),
+    [
+        ({"default_model": ""}, {}, "needs a model"),
+        ({"default_base_url": ""}, {}, "needs an endpoint"),
+        ({}, {"base_url": "ftp://x"}, "http://"),
+        ({}, {"grounding": "fuzzy"}, "grounding"),
+        ({}, {"prompt_mode": "chatty"}, "prompt_mode"),
+    ],
+)
+def test_unusable_settings_are_invalid_requests(
+    overrides: dict[str, str], request_fields: dict[str, str], message: str
+) -> None:
+    with pytest.raises(errors.InvalidRequest, match=message):
+        llm_policies(**overrides)(EpisodeRequest(PolicyKind.LLM, **request_fields))  # type: ignore[arg-type]
+
+
+def test_the_key_only_goes_to_the_configured_endpoint() -> None:
+    make = llm_policies()
+    assert make.key_for("http://llm.internal/v1/") == "sk-k"
+    assert make.key_for("http://attacker.example/v1") == ""
+    assert llm_policies(default_base_url="").key_for("https://api.openai.com/v1") == "sk-k"
+
+
+def test_make_policy_factory_builds_the_llm_policy() -> None:
+    config = AgentConfig(model="m", openai_base_url="http://llm.internal/v1", openai_api_key="sk-k")
+    make = make_policy_factory(config, NoEnv())  # type: ignore[arg-type]
+    assert isinstance(make(EpisodeRequest(PolicyKind.LLM)), LLMPolicy)
+    with pytest.raises(errors.InvalidRequest, match="model"):
+        make_policy_factory(AgentConfig(openai_base_url="http://x/v1"), NoEnv())(  # type: ignore[arg-type]
+            EpisodeRequest(PolicyKind.LLM)
+        )
+    with pytest.raises(errors.InvalidRequest, match="endpoint"):
+        make_policy_factory(AgentConfig(), NoEnv())(EpisodeRequest(PolicyKind.LLM, model="m"))  # type: ignore[arg-type]

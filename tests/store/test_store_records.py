@@ -1,0 +1,118 @@
+import json
+
+import pytest
+
+from alfagent_common.errors import InvalidRequest
+from store_service import ids, records
+from tests.store.store_harness import sample_trajectory
+
+
+def test_line_is_one_compact_json_object_with_proto_field_names() -> None:
+    trajectory = sample_trajectory("run-1:game-7:0", steps=2)
+    trajectory.steps[0].observation = "line one\nline two \u2028 é"
+    line, meta = records.encode(trajectory, 1 << 20)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    document = json.loads(line)
+    assert document["trajectory_id"] == "run-1:game-7:0"
+    assert document["run_id"] == "run-1"
+    assert document["game"]["task_type"] == "pick_and_place_simple"
+    assert document["policy"] == "LLM" and document["end_reason"] == "WON"
+    assert document["started_at"] == "2026-09-21T14:13:20Z"
+    assert "é" in line.decode()  # UTF-8, not \u escapes
+    assert meta == records.RecordMeta(
+        trajectory_id="run-1:game-7:0",
+        run_id="run-1",
+        task_type="pick_and_place_simple",
+        won=True,
+        steps=2,
+        goal_progress=1.0,
+        prompt_tokens=2000,
+        completion_tokens=40,
+    )
+
+
+def test_decode_inverts_encode() -> None:
+    trajectory = sample_trajectory("a.b_c-d:1", steps=3)
+    trajectory.retry_causes["timeout"] = 2
+    line, _ = records.encode(trajectory, 1 << 20)
+    assert records.decode(line.rstrip(b"\n")) == trajectory
+    assert records.meta_from_line(line.rstrip(b"\n")) == records.encode(trajectory, 1 << 20)[1]
+
+
+def test_decode_skips_fields_a_newer_writer_added() -> None:
+    line, _ = records.encode(sample_trajectory("x"), 1 << 20)
+    document = json.loads(line)
+    document["field_from_the_future"] = {"a": 1}
+    assert records.decode(json.dumps(document).encode()).trajectory_id == "x"
+
+
+@pytest.mark.parametrize(
+    ("trajectory_id", "message"),
+    [
+        ("", "is required"),
+        ("a" * 201, "201 characters"),
+        ("../etc/passwd", "'/'"),
+        ("runs\\x", "'\\\\\\\\'"),
+        ("a\nb", "'\\\\n'"),
+        ("a\x00b", "'\\\\x00'"),
+        ("with space", "' '"),
+        ("ünïcode", "'ü'"),
+    ],
+)
+def test_bad_trajectory_ids_are_rejected_with_a_clear_message(trajectory_id: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        records.encode(sample_trajectory(trajectory_id), 1 << 20)
+
+
+def test_the_longest_allowed_id_and_every_allowed_character() -> None:
+    assert ids.check_id("A" * 200, "id") == "A" * 200
+    assert ids.check_id("az.AZ_09:-", "id") == "az.AZ_09:-"
+
+
+def test_bad_run_id_is_rejected_but_an_empty_one_is_allowed() -> None:
+    with pytest.raises(InvalidRequest, match="run_id"):
+        records.encode(sample_trajectory("ok", run_id="a/b"), 1 << 20)
+    assert records.encode(sample_trajectory("ok", run_id=""), 1 << 20)[1].run_id == ""
+
+
+def test_size_limit_applies_to_the_stored_line() -> None:
+    trajectory = sample_trajectory("big", steps=1, observation="x" * 5000)
+    size = len(records.encode(trajectory, 1 << 20)[0])
+    assert records.encode(trajectory, size)[0]
+    with pytest.raises(InvalidRequest, match=f"{size} bytes as JSON; the limit is {size - 1}"):
+        records.encode(trajectory, size - 1)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"",
+        b"{",
+        b"[1, 2]",
+        b'"text"',
+        b"\xff\xfe",
+        b'{"run_id": "r"}',
+        b'{"trajectory_id": "a/b"}',
+        b'{"trajectory_id": "a", "won": "yes"}',
+        b'{"trajectory_id": "a", "steps": {}}',
+        b'{"trajectory_id": "a", "usage": {"prompt_tokens": "many"}}',
+        b'{"trajectory_id": "a", "game": []}',
+    ],
+)
+def test_lines_that_are_not_records(line: bytes) -> None:
+    with pytest.raises(records.BadLine):
+        records.meta_from_line(line)
+
+
+def test_stats_to_proto_rates_and_overall() -> None:
+    pick = records.TaskAggregate("pick", episodes=4, wins=3, steps=40, goal_progress=3.5, prompt_tokens=10)
+    clean = records.TaskAggregate("clean", episodes=1, wins=0, steps=50, prompt_tokens=5, completion_tokens=2)
+    stats = records.stats_to_proto("run-1", [pick, clean])
+    assert [row.task_type for row in stats.by_task_type] == ["clean", "pick"]
+    assert stats.by_task_type[1].success_rate == 0.75 and stats.by_task_type[1].mean_steps == 10
+    assert 0 < stats.by_task_type[1].success_ci_low < 0.75 < stats.by_task_type[1].success_ci_high < 1
+    assert stats.overall.task_type == "all" and stats.overall.episodes == 5 and stats.overall.wins == 3
+    assert stats.overall.mean_steps == 18 and stats.overall.prompt_tokens == 15
+    assert stats.trajectories == 5 and stats.run_id == "run-1"
+    empty = records.stats_to_proto("none", [])
+    assert empty.overall.episodes == 0 and empty.overall.success_ci_high == 1.0 and not empty.by_task_type
