@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent_service.episode import (
     EndReason,
+    EpisodeDefaults,
     EpisodeOutcome,
     EpisodeRecord,
     EpisodeRequest,
@@ -33,7 +34,7 @@ PROMPT_MODES = ("react", "admissible")
 GROUNDINGS = ("exact", "normalised", "nearest")
 
 
-def request_from_proto(request: agent_pb2.RunEpisodeRequest, default_max_steps: int) -> EpisodeRequest:
+def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDefaults) -> EpisodeRequest:
     if request.policy == trajectory_pb2.POLICY_UNSPECIFIED:
         raise errors.InvalidRequest("policy is required: one of LLM, EXPERT, RANDOM")
     if request.max_steps < 0:
@@ -44,16 +45,19 @@ def request_from_proto(request: agent_pb2.RunEpisodeRequest, default_max_steps: 
     grounding = request.grounding or "nearest"
     if grounding not in GROUNDINGS:
         raise errors.InvalidRequest(f"grounding {grounding!r} is not one of {', '.join(GROUNDINGS)}")
+    policy = PolicyKind(trajectory_pb2.Policy.Name(request.policy))
+    llm = policy is PolicyKind.LLM
     return EpisodeRequest(
-        policy=PolicyKind(trajectory_pb2.Policy.Name(request.policy)),
+        policy=policy,
         game_id=request.game_id,
         split=request.split,
         task_type=request.task_type,
         index=request.index,
-        model=request.model,
-        base_url=request.base_url,
+        # Defaults are filled in here so the trajectory records the model and endpoint used.
+        model=request.model or (defaults.model if llm else ""),
+        base_url=request.base_url or (defaults.base_url if llm else ""),
         temperature=request.temperature,
-        max_steps=request.max_steps or default_max_steps,
+        max_steps=request.max_steps or defaults.max_steps,
         seed=request.seed,
         run_id=request.run_id,
         max_tokens=request.max_tokens,
@@ -198,7 +202,7 @@ def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOut
 
 
 def evaluation_from_proto(
-    request: agent_pb2.RunEvaluationRequest, default_max_steps: int
+    request: agent_pb2.RunEvaluationRequest, defaults: EpisodeDefaults
 ) -> EvaluationRequest:
     if request.limit < 0:
         raise errors.InvalidRequest(f"limit must not be negative, got {request.limit}")
@@ -218,7 +222,7 @@ def evaluation_from_proto(
             token_budget=request.token_budget,
             max_repeated_actions=request.max_repeated_actions,
         ),
-        default_max_steps,
+        defaults,
     )
     return EvaluationRequest(
         run_id=request.run_id or new_run_id(),

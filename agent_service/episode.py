@@ -48,6 +48,15 @@ class GameRef:
 
 
 @dataclass(frozen=True)
+class EpisodeDefaults:
+    """What a request that leaves a setting out gets (from the agent's configuration)."""
+
+    max_steps: int = 50
+    model: str = ""
+    base_url: str = ""
+
+
+@dataclass(frozen=True)
 class EpisodeRequest:
     policy: PolicyKind
     game_id: str = ""

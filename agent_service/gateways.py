@@ -77,7 +77,7 @@ class RemoteStore:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(errors.Unavailable),
             stop=stop_after_attempt(6),
-            wait=wait_exponential_jitter(initial=0.2, max=5.0),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             reraise=True,
         ):
             with attempt:

@@ -24,6 +24,7 @@ from agent_service.episode import (
     EpisodeRecord,
     EpisodeRequest,
     GameRef,
+    PolicyKind,
     StepRecord,
 )
 from agent_service.policies import NoExpertPlan, Policy, Turn, TurnView
@@ -147,6 +148,12 @@ class EpisodeRunner:
                 return self._end(record, EndReason.LLM_ERROR, str(error))
             except NoExpertPlan as error:
                 return self._end(record, EndReason.ENV_ERROR, str(error))
+            except Exception as error:
+                # A bug in a policy must not lose the episode or leak the env session: end it,
+                # keep the traceback in the log, and store what was played.
+                log.exception("the policy failed unexpectedly")
+                reason = EndReason.LLM_ERROR if request.policy is PolicyKind.LLM else EndReason.ENV_ERROR
+                return self._end(record, reason, f"policy failed: {type(error).__name__}: {error}")
             env_started = time.perf_counter()
             try:
                 next_state = await self._env.step(session.session_id, decision.action)

@@ -7,7 +7,7 @@ import asyncio
 import grpc
 
 from agent_service.config import AgentConfig
-from agent_service.episode import EpisodeRequest, PolicyKind
+from agent_service.episode import EpisodeDefaults, EpisodeRequest, PolicyKind
 from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
@@ -78,7 +78,12 @@ async def run(config: AgentConfig) -> None:
 
     def register(server: grpc.aio.Server) -> None:
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(runner, evaluator, config.default_max_steps), server
+            AgentServicer(
+                runner,
+                evaluator,
+                EpisodeDefaults(config.default_max_steps, config.model, config.openai_base_url),
+            ),
+            server,
         )
         server.add_generic_rpc_handlers(
             [ForwardingHandler(ENV_SERVICE, env_channel), ForwardingHandler(STORE_SERVICE, store_channel)]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from agent_service import convert
-from agent_service.episode import EpisodeOutcome, EpisodeRecord, StepRecord
+from agent_service.episode import EpisodeDefaults, EpisodeOutcome, EpisodeRecord, StepRecord
 from agent_service.evaluation import Evaluator, Progress
 from agent_service.runner import EpisodeRunner
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -42,21 +42,21 @@ async def stream_while_running(
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, runner: EpisodeRunner, evaluator: Evaluator, default_max_steps: int) -> None:
+    def __init__(self, runner: EpisodeRunner, evaluator: Evaluator, defaults: EpisodeDefaults) -> None:
         self.runner = runner
         self.evaluator = evaluator
-        self.default_max_steps = default_max_steps
+        self.defaults = defaults
 
     async def RunEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> agent_pb2.EpisodeResult:
-        episode = convert.request_from_proto(request, self.default_max_steps)
+        episode = convert.request_from_proto(request, self.defaults)
         return convert.outcome_to_proto(await self.runner.run(episode))
 
     async def StreamEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EpisodeEvent]:
-        episode = convert.request_from_proto(request, self.default_max_steps)
+        episode = convert.request_from_proto(request, self.defaults)
         events: asyncio.Queue[agent_pb2.EpisodeEvent] = asyncio.Queue()
 
         async def listen(record: EpisodeRecord, step: StepRecord | None) -> None:
@@ -79,7 +79,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def RunEvaluation(
         self, request: agent_pb2.RunEvaluationRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EvaluationEvent]:
-        evaluation = convert.evaluation_from_proto(request, self.default_max_steps)
+        evaluation = convert.evaluation_from_proto(request, self.defaults)
         events: asyncio.Queue[agent_pb2.EvaluationEvent] = asyncio.Queue()
 
         async def listen(progress: Progress) -> None:

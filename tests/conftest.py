@@ -39,7 +39,8 @@ def scrubbed_environ(**overrides: str) -> dict[str, str]:
 def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     external = [os.environ.get(name, "") for name in ("AGENT_ADDR", "ENV_ADDR", "STORE_ADDR")]
     if all(external):
-        yield Services(*external, store_dir=None)
+        agent, env, store = external
+        yield Services(agent, env, store, store_dir=None)
         return
     root = tmp_path_factory.mktemp("stack")
     stack = start_stack(

@@ -67,7 +67,13 @@ def test_compose_service_matches_the_code(name: str) -> None:
     assert service["build"]["dockerfile"] == f"{module}/Dockerfile"
     assert service["environment"]["PORT"] == str(port)
     assert f"{port}:{port}" in service["ports"]
-    assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "alfagent_common.healthcheck", f"localhost:{port}"]
+    assert service["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "alfagent_common.healthcheck",
+        f"localhost:{port}",
+    ]
 
 
 def test_compose_wires_the_agent_to_env_and_store_and_keeps_the_store_on_a_volume() -> None:

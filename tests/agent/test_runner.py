@@ -246,3 +246,17 @@ def test_evaluation_resumes_without_replaying_or_duplicating() -> None:
     assert {row.task_type for row in full.rows} == {"pick_and_place_simple", "pick_two_obj_and_place"}
     assert 0.5 < full.overall.success_ci_low < 0.99
     assert full.overall.success_ci_high == pytest.approx(1.0)
+
+
+def test_an_unexpected_policy_failure_still_stores_the_episode_and_closes_the_session() -> None:
+    class Broken:
+        needs_expert_plan = False
+
+        async def decide(self, view: TurnView) -> Decision:
+            if view.step_index == 2:
+                raise KeyError("bug")
+            return Decision(action="look")
+
+    outcome, env, store = run(Broken(), expert_request())
+    assert outcome.end_reason is EndReason.ENV_ERROR and "KeyError" in outcome.error and outcome.steps == 1
+    assert outcome.trajectory_id in store.stored and env.closed == ["s0"]
