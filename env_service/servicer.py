@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent_common.grpc_errors import Context
 from alfagent_common.logs import bind
@@ -28,9 +27,7 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
             total_size=total,
         )
 
-    async def Reset(
-        self, request: env_pb2.ResetRequest, context: Context
-    ) -> env_pb2.ResetResponse:
+    async def Reset(self, request: env_pb2.ResetRequest, context: Context) -> env_pb2.ResetResponse:
         result = await self.core.reset(
             convert.selection_from_proto(request),
             with_expert_plan=request.with_expert_plan,
@@ -38,21 +35,15 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
         )
         return convert.reset_to_proto(result)
 
-    async def Step(
-        self, request: env_pb2.StepRequest, context: Context
-    ) -> env_pb2.StepResponse:
+    async def Step(self, request: env_pb2.StepRequest, context: Context) -> env_pb2.StepResponse:
         with bind(session_id=request.session_id):
             return convert.step_to_proto(await self.core.step(request.session_id, request.action))
 
-    async def Close(
-        self, request: env_pb2.CloseRequest, context: Context
-    ) -> env_pb2.CloseResponse:
+    async def Close(self, request: env_pb2.CloseRequest, context: Context) -> env_pb2.CloseResponse:
         with bind(session_id=request.session_id):
             return env_pb2.CloseResponse(closed=await self.core.close(request.session_id))
 
-    async def GetStats(
-        self, request: env_pb2.GetStatsRequest, context: Context
-    ) -> env_pb2.EnvStats:
+    async def GetStats(self, request: env_pb2.GetStatsRequest, context: Context) -> env_pb2.EnvStats:
         return env_pb2.EnvStats(
             live_sessions=self.core.live_sessions,
             workers=self.core.pool.size,
