@@ -1,7 +1,7 @@
 """env_service against plain upstream ALFWorld in-process: step, reset, memory, parallelism.
 
     python -m bench.bench_env            # all four measurements (a few minutes)
-    python -m bench.bench_env --cycles 200 --parallel-steps 60   # quicker
+    python -m bench.bench_env --cycles 200 --parallel-seconds 5   # quicker
 
 Same games (generated_eval, index 0 of every task type) and the same action sequences on both
 sides. Upstream runs in its own process (bench/upstream_alfworld.py); env_service runs as a real
@@ -132,52 +132,65 @@ def memory(
 
 
 def steps_per_second(
-    address: str, chosen: list[tuple[GameInfo, list[str]]], sessions: int, steps: int
+    address: str, chosen: list[tuple[GameInfo, list[str]]], sessions: int, seconds: float
 ) -> float:
-    """`sessions` clients at once, each replaying walkthroughs for `steps` steps."""
-    barrier = threading.Barrier(sessions + 1)
+    """Steps per second over `seconds`, with `sessions` clients stepping their own sessions at once.
+
+    Each client walks between the receptacles its game offers ("go to ..."): real steps with full
+    observations and admissible commands that never end the game, so only steps are timed (no
+    resets, whose first time on a worker includes translating the game). Throughput is counted
+    over a fixed time window: clients of a worker with cheaper games simply take more steps.
+    """
+    # Sessions are opened one after another, so placement alternates between workers the same
+    # way on every run; then all clients step at once.
+    with grpc.insecure_channel(address) as channel:
+        env = env_pb2_grpc.EnvServiceStub(channel)
+        opened = [
+            env.Reset(env_pb2.ResetRequest(game_id=chosen[number % len(chosen)][0].game_id), timeout=300)
+            for number in range(sessions)
+        ]
+    start = threading.Barrier(sessions + 1)
+    stop = threading.Event()
+    counts = [0] * sessions
     errors: list[BaseException] = []
 
     def client(number: int) -> None:
         try:
             with grpc.insecure_channel(address) as channel:
                 env = env_pb2_grpc.EnvServiceStub(channel)
-                game, actions = chosen[number % len(chosen)]
-                session = env.Reset(env_pb2.ResetRequest(game_id=game.game_id), timeout=300).session_id
-                env.Step(env_pb2.StepRequest(session_id=session, action="look"), timeout=300)
-                barrier.wait()
-                for count in range(steps):
-                    action = actions[count % len(actions)]
-                    step = env.Step(env_pb2.StepRequest(session_id=session, action=action), timeout=300)
-                    if step.done:
-                        env.Close(env_pb2.CloseRequest(session_id=session), timeout=300)
-                        session = env.Reset(
-                            env_pb2.ResetRequest(game_id=game.game_id), timeout=300
-                        ).session_id
-                barrier.wait()
+                reset = opened[number]
+                moves = [command for command in reset.admissible_commands if command.startswith("go to ")]
+                start.wait()
+                while not stop.is_set():
+                    action = moves[counts[number] % len(moves)]
+                    env.Step(env_pb2.StepRequest(session_id=reset.session_id, action=action), timeout=300)
+                    counts[number] += 1
+                env.Close(env_pb2.CloseRequest(session_id=reset.session_id), timeout=300)
         except BaseException as error:
             errors.append(error)
-            barrier.abort()
+            start.abort()
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(sessions)]
     for thread in threads:
         thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    barrier.wait()
-    elapsed = time.perf_counter() - started
+    start.wait()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    # Steps still in flight when the window closes finish after it; count the time they take.
     for thread in threads:
         thread.join()
+    elapsed = time.perf_counter() - began
     if errors:
         raise errors[0]
-    return sessions * steps / elapsed
+    return sum(counts) / elapsed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cycles", type=int, default=1000)
     parser.add_argument("--parallel-sessions", type=int, default=8)
-    parser.add_argument("--parallel-steps", type=int, default=150)
+    parser.add_argument("--parallel-seconds", type=float, default=20.0)
     args = parser.parse_args()
     chosen = games()
     results: dict[str, Any] = {}
@@ -188,17 +201,17 @@ def main() -> int:
                 env = env_pb2_grpc.EnvServiceStub(channel)
                 results["step_and_reset"] = step_and_reset(env, chosen)
                 results["memory"] = memory(env, chosen, args.cycles)
-            one_worker = steps_per_second(one.address, chosen, args.parallel_sessions, args.parallel_steps)
+            one_worker = steps_per_second(one.address, chosen, args.parallel_sessions, args.parallel_seconds)
         finally:
             one.stop()
         two = start_env(Path(logs), workers=2)
         try:
-            two_workers = steps_per_second(two.address, chosen, args.parallel_sessions, args.parallel_steps)
+            two_workers = steps_per_second(two.address, chosen, args.parallel_sessions, args.parallel_seconds)
         finally:
             two.stop()
     results["parallel"] = {
         "sessions": args.parallel_sessions,
-        "steps_per_session": args.parallel_steps,
+        "seconds": args.parallel_seconds,
         "one_worker_steps_per_second": one_worker,
         "two_workers_steps_per_second": two_workers,
         "speedup": two_workers / one_worker,

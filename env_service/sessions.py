@@ -82,7 +82,9 @@ class EnvCore:
         self._sessions: dict[str, _Session] = {}
         # Sessions lost with their worker, kept so a later Step can say what happened.
         self._lost: dict[str, str] = {}
-        self._reserved = 0
+        # Resets in flight per worker: they count as load before their session exists, or
+        # concurrent resets would all land on the same worker.
+        self._resetting = [0] * pool.size
 
     # -- games ---------------------------------------------------------------------------------
 
@@ -119,19 +121,19 @@ class EnvCore:
         if max_steps < 0:
             raise errors.InvalidRequest(f"max_steps must not be negative, got {max_steps}")
         game = self.select_game(selection)
-        if len(self._sessions) + self._reserved >= self.max_sessions:
+        if len(self._sessions) + sum(self._resetting) >= self.max_sessions:
             raise errors.ResourceExhausted(
                 f"{self.max_sessions} sessions are open, the configured maximum (ENV_MAX_SESSIONS); "
                 "close sessions you no longer need or try again later"
             )
-        self._reserved += 1
+        session_id = uuid.uuid4().hex
+        worker = self._least_loaded_worker()
+        self._resetting[worker] += 1
         try:
-            session_id = uuid.uuid4().hex
-            worker = self._least_loaded_worker()
             observation = await self.pool.call(worker, "reset", session_id, str(game.path), with_expert_plan)
             self._sessions[session_id] = _Session(session_id, game, worker, max_steps, self._clock())
         finally:
-            self._reserved -= 1
+            self._resetting[worker] -= 1
         log.info(
             "session opened", extra={"session_id": session_id, "game_id": game.game_id, "worker": worker}
         )
@@ -203,7 +205,7 @@ class EnvCore:
         raise errors.NotFound(f"no open session {session_id!r}: it was never opened, was closed, or expired")
 
     def _least_loaded_worker(self) -> int:
-        load = [0] * self.pool.size
+        load = list(self._resetting)
         for session in self._sessions.values():
             load[session.worker] += 1
         return min(range(self.pool.size), key=lambda index: load[index])
