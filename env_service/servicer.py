@@ -53,6 +53,7 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
             max_sessions=self.core.max_sessions,
             worker_pids=[w.pid for w in self.core.pool.workers if w.pid],
             worker_restarts=self.core.pool.restarts,
+            worker_sessions=self.core.sessions_per_worker(),
         )
 
 

@@ -204,10 +204,17 @@ class EnvCore:
             raise errors.Aborted(self._lost[session_id])
         raise errors.NotFound(f"no open session {session_id!r}: it was never opened, was closed, or expired")
 
-    def _least_loaded_worker(self) -> int:
-        load = list(self._resetting)
+    def sessions_per_worker(self) -> list[int]:
+        counts = [0] * self.pool.size
         for session in self._sessions.values():
-            load[session.worker] += 1
+            counts[session.worker] += 1
+        return counts
+
+    def _least_loaded_worker(self) -> int:
+        load = [
+            open_ + resetting
+            for open_, resetting in zip(self.sessions_per_worker(), self._resetting, strict=True)
+        ]
         return min(range(self.pool.size), key=lambda index: load[index])
 
     def _check_action(self, action: str) -> None:

@@ -49,6 +49,12 @@ def test_200_concurrent_resets_against_a_cap_of_50(tmp_path: Path) -> None:
         assert "ENV_MAX_SESSIONS" in caught.value.details()
 
 
+def test_concurrent_resets_are_spread_over_the_workers(tmp_path: Path) -> None:
+    with env_service(tmp_path, ENV_WORKERS="2") as (_, env), ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(lambda _: reset_status(env), range(8))) == ["OK"] * 8
+        assert list(env.GetStats(env_pb2.GetStatsRequest()).worker_sessions) == [4, 4]
+
+
 def test_idle_sessions_are_closed_after_the_ttl(tmp_path: Path) -> None:
     with env_service(tmp_path, ENV_SESSION_TTL_SECONDS="1", ENV_WORKERS="1") as (_, env):
         idle = env.Reset(env_pb2.ResetRequest(), timeout=60)
