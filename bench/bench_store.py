@@ -6,7 +6,8 @@
 1. In-process `TrajectoryLog`: append throughput with 20,000 trajectories stored against a (nearly)
    empty store, and at 5,000 stored against the "read the whole file, write a temp file, fsync,
    os.replace" pattern. Measurements that are compared run interleaved (ABBA rounds) in one run,
-   so that disk noise from other processes hits both sides alike.
+   so that disk noise from other processes hits both sides alike; rates are those of the median
+   round.
 2. Through gRPC, `python -m store_service` as a real process, 16 concurrent clients (one channel
    each) appending ~10 kB trajectories; fsyncs per append from the store's own counters.
 3. GetTrajectory latency through gRPC with 50,000 trajectories stored.
@@ -105,14 +106,22 @@ def rewrite_append(path: Path, line: bytes) -> None:
     os.replace(temporary, path)
 
 
-async def interleaved(a: Callable[[], Any], b: Callable[[], Any], rounds: int) -> tuple[float, float]:
-    """Total seconds of `a` and of `b`, run ABBA-interleaved `rounds` times each."""
-    totals = [0.0, 0.0]
+async def interleaved(
+    a: Callable[[], Any], b: Callable[[], Any], rounds: int
+) -> tuple[list[float], list[float]]:
+    """Seconds of each round of `a` and of `b`, run ABBA-interleaved `rounds` times each."""
+    times: tuple[list[float], list[float]] = ([], [])
     for number in range(rounds):
         order = [(0, a), (1, b)] if number % 2 == 0 else [(1, b), (0, a)]
         for side, measure in order:
-            totals[side] += await measure()
-    return totals[0], totals[1]
+            times[side].append(await measure())
+    return times
+
+
+def rate(count: int, seconds: list[float]) -> float:
+    """Per-second rate of the median round: a disk stall from another process in one round (this
+    machine is shared) moves it far less than it moves a total."""
+    return count / statistics.median(seconds)
 
 
 async def bench_log(
@@ -141,8 +150,8 @@ async def bench_log(
         return time.perf_counter() - started
 
     log_seconds, rewrite_seconds = await interleaved(log_at_5k, rewrite_at_5k, rounds)
-    results["log_at_5k_per_s"] = rounds * per_round / log_seconds
-    results["rewrite_at_5k_per_s"] = rounds * rewrites_per_round / rewrite_seconds
+    results["log_at_5k_per_s"] = rate(per_round, log_seconds)
+    results["rewrite_at_5k_per_s"] = rate(rewrites_per_round, rewrite_seconds)
     rewrite_file.unlink()
 
     print(f"filling the store to {stored} trajectories ...", flush=True)
@@ -159,15 +168,19 @@ async def bench_log(
         return seconds
 
     for writers in (1, 16):
+        fsyncs_before, appended_before = big.fsyncs, big.appended
         count = per_round * (1 if writers == 1 else 4)
         empty_seconds, full_seconds = await interleaved(
             lambda w=writers, c=count: on_an_empty_store(c, w),  # type: ignore[misc]
             lambda w=writers, c=count: timed_appends(big, lines, c, w),  # type: ignore[misc]
             rounds,
         )
-        results[f"empty_{writers}w_per_s"] = rounds * count / empty_seconds
-        results[f"full_{writers}w_per_s"] = rounds * count / full_seconds
+        results[f"empty_{writers}w_per_s"] = rate(count, empty_seconds)
+        results[f"full_{writers}w_per_s"] = rate(count, full_seconds)
         results[f"count_{writers}w"] = count
+        results[f"fsyncs_per_append_{writers}w"] = (big.fsyncs - fsyncs_before) / (
+            big.appended - appended_before
+        )
     results["big_store_start"] = stored
     results["big_store_end"] = len(big.index)
     await big.close()
@@ -262,27 +275,39 @@ def bench_grpc_floor(clients: int, total: int) -> dict[str, Any]:
         address = f"127.0.0.1:{ports.get(timeout=60)}"
         assert process.pid is not None
         cpu_before = process_cpu_seconds(process.pid)
-        rate, appended = asyncio.run(grpc_appends(address, clients, total, warmup=clients * 20))
+        per_second, appended = asyncio.run(grpc_appends(address, clients, total, warmup=clients * 20))
         cpu_per_call = (process_cpu_seconds(process.pid) - cpu_before) / appended
     finally:
         process.kill()
         process.join()
-    return {"noop_per_s": rate, "noop_server_cpu_ms_per_call": cpu_per_call * 1000}
+    return {"noop_per_s": per_second, "noop_server_cpu_ms_per_call": cpu_per_call * 1000}
+
+
+def bench_grpc(root: Path, clients: int, total: int, repeats: int) -> dict[str, list[dict[str, Any]]]:
+    """The store and the no-op floor, alternated `repeats` times each (each store run on a new store)."""
+    runs: dict[str, list[dict[str, Any]]] = {"store": [], "noop": []}
+    for number in range(repeats):
+        for kind in ("store", "noop") if number % 2 == 0 else ("noop", "store"):
+            if kind == "store":
+                runs[kind].append(bench_grpc_appends(root / f"grpc-{number}", clients, total))
+            else:
+                runs[kind].append(bench_grpc_floor(clients, total))
+    return runs
 
 
 def bench_grpc_appends(root: Path, clients: int, total: int) -> dict[str, Any]:
-    log_path = root / "grpc-append.log"
-    service = start_store(root / "grpc-append", log_path)
+    log_path = root.with_suffix(".log")
+    service = start_store(root, log_path)
     try:
         cpu_before = process_cpu_seconds(service.process.pid)
-        rate, appended = asyncio.run(grpc_appends(service.address, clients, total, warmup=clients * 20))
+        per_second, appended = asyncio.run(grpc_appends(service.address, clients, total, warmup=clients * 20))
         cpu_per_append = (process_cpu_seconds(service.process.pid) - cpu_before) / appended
     finally:
         service.stop()
     closed = logged(log_path, "store closed")
     assert closed["appended"] == appended, closed
     return {
-        "grpc_appends_per_s": rate,
+        "grpc_appends_per_s": per_second,
         "grpc_fsyncs": closed["fsyncs"],
         "grpc_appended": closed["appended"],
         "grpc_server_cpu_ms_per_append": cpu_per_append * 1000,
@@ -352,19 +377,19 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-store-") as temporary:
         root = Path(temporary)
-        log_results = asyncio.run(bench_log(root / "log", stored, rewrite_stored, per_round=200, rounds=10))
-        grpc_results = bench_grpc_appends(root, clients=16, total=8000 // scale)
-        grpc_results.update(bench_grpc_floor(clients=16, total=8000 // scale))
+        log_results = asyncio.run(bench_log(root / "log", stored, rewrite_stored, per_round=100, rounds=20))
+        grpc_runs = bench_grpc(root, clients=16, total=8000 // scale, repeats=3)
         get_results = bench_gets(root, get_stored, gets=2000 // scale)
 
-    r = {**log_results, **grpc_results, **get_results}
+    r = {**log_results, **get_results}
     print()
-    print("In-process TrajectoryLog, appends/s (ABBA-interleaved in one run):")
+    print("In-process TrajectoryLog, appends/s (ABBA-interleaved in one run, median of 20 rounds each):")
     for writers, label in ((1, "1 writer:  "), (16, "16 writers:")):
         empty, full = r[f"empty_{writers}w_per_s"], r[f"full_{writers}w_per_s"]
         print(
             f"  {label} empty store (new each round, up to {r[f'count_{writers}w']:,}): {empty:,.0f}/s; "
-            f"with {r['big_store_start']:,} stored: {full:,.0f}/s; ratio {full / empty:.2f}"
+            f"with {r['big_store_start']:,} stored: {full:,.0f}/s; ratio {full / empty:.2f} "
+            f"({r[f'fsyncs_per_append_{writers}w']:.3f} fsyncs per append)"
         )
     print(
         f"  at {rewrite_stored:,} stored, 1 writer: log {r['log_at_5k_per_s']:,.0f}/s vs "
@@ -372,16 +397,21 @@ def main() -> None:
         f"{r['log_at_5k_per_s'] / r['rewrite_at_5k_per_s']:,.0f}x"
     )
     print(f"  re-opening (recovery + index) with {r['recovered']:,} stored: {r['recovery_seconds']:.2f} s")
-    print("Through gRPC (python -m store_service as a process):")
+    print("Through gRPC (python -m store_service as a process), 16 clients, 3 runs, each before or after")
+    print("a run of the same clients against a no-op server:")
+    for run in grpc_runs["store"]:
+        print(
+            f"  durable appends: {run['grpc_appends_per_s']:,.0f}/s; fsyncs per append "
+            f"{run['grpc_fsyncs'] / run['grpc_appended']:.3f} ({run['grpc_fsyncs']:,} fsyncs for "
+            f"{run['grpc_appended']:,} appends); store CPU {run['grpc_server_cpu_ms_per_append']:.3f} ms each"
+        )
+    median = statistics.median(run["grpc_appends_per_s"] for run in grpc_runs["store"])
+    print(f"  median of the 3 runs: {median:,.0f} durable appends/s")
+    noop = [run["noop_per_s"] for run in grpc_runs["noop"]]
+    noop_cpu = statistics.median(run["noop_server_cpu_ms_per_call"] for run in grpc_runs["noop"])
     print(
-        f"  16 clients, durable appends: {r['grpc_appends_per_s']:,.0f}/s; "
-        f"fsyncs per append {r['grpc_fsyncs'] / r['grpc_appended']:.3f} "
-        f"({r['grpc_fsyncs']:,} fsyncs for {r['grpc_appended']:,} appends); "
-        f"store CPU {r['grpc_server_cpu_ms_per_append']:.3f} ms per append"
-    )
-    print(
-        f"  the same 16 clients, no-op AppendTrajectory (gRPC's own floor): {r['noop_per_s']:,.0f}/s, "
-        f"server CPU {r['noop_server_cpu_ms_per_call']:.3f} ms per call"
+        f"  no-op AppendTrajectory (gRPC's own floor): {', '.join(f'{n:,.0f}' for n in noop)}/s; "
+        f"server CPU {noop_cpu:.3f} ms per call"
     )
     print(
         f"  GetTrajectory with {r['get_stored']:,} stored ({r['store_bytes'] / 1e6:,.0f} MB): "

@@ -61,7 +61,6 @@ class TrajectoryLog:
         # Counters for benchmarks and logs.
         self.appended = 0
         self.fsyncs = 0
-        self.commits = 0
         self._read_fds: dict[int, int] = {}
         self._active_number = 0
         self._active_fd = -1
@@ -96,10 +95,10 @@ class TrajectoryLog:
         corrupt_files = []
         for number in numbers:
             path = self.directory / recovery.segment_name(number)
-            scan, corrupt = recovery.repair_segment(path, number)
+            scan, corrupt, cut = recovery.repair_segment(path, number)
             if corrupt is not None:
                 corrupt_files.append(corrupt.name)
-                bytes_cut += sum(end - start for start, end, _ in scan.bad)
+                bytes_cut += cut
             for line in scan.lines:
                 duplicates += not self.index.add(line.meta, Location(number, line.offset, line.length))
             self._read_fds[number] = os.open(path, os.O_RDONLY)
@@ -237,7 +236,6 @@ class TrajectoryLog:
             self._broken = f"fsync failed: {error}"
             raise
         self.fsyncs += 1
-        self.commits += 1
         locations = []
         offset = start
         for line in lines:

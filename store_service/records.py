@@ -116,14 +116,20 @@ def meta_from_document(document: Mapping[str, Any]) -> RecordMeta:
         game = document.get("game", {})
         usage = document.get("usage", {})
         steps = document.get("steps", [])
-        if not isinstance(steps, list) or not isinstance(document.get("won", False), bool):
-            raise BadLine("steps is not a list or won is not a boolean")
+        won = document.get("won", False)
+        texts = (document.get("trajectory_id", ""), document.get("run_id", ""), game.get("task_type", ""))
+        if (
+            not isinstance(steps, list)
+            or not isinstance(won, bool)
+            or not all(isinstance(t, str) for t in texts)
+        ):
+            raise BadLine("steps is not a list, won not a boolean, or an id not a string")
         goal_progress = float(document.get("goal_progress", 0.0))
         return RecordMeta(
-            trajectory_id=ids.check_id(str(document.get("trajectory_id", "")), "trajectory_id"),
-            run_id=ids.check_optional_id(str(document.get("run_id", "")), "run_id"),
-            task_type=str(game.get("task_type", "")),
-            won=document.get("won", False),
+            trajectory_id=ids.check_id(texts[0], "trajectory_id"),
+            run_id=ids.check_optional_id(texts[1], "run_id"),
+            task_type=texts[2],
+            won=won,
             steps=len(steps),
             goal_progress=goal_progress if math.isfinite(goal_progress) else 0.0,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),

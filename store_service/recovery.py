@@ -98,13 +98,13 @@ def scan_segment(path: Path, number: int, data: bytes | None = None) -> SegmentS
     return scan
 
 
-def repair_segment(path: Path, number: int) -> tuple[SegmentScan, Path | None]:
-    """Scan a segment and cut whatever is not a valid record; returns the clean scan and the
-    `.corrupt` file holding what was cut (None if nothing was)."""
+def repair_segment(path: Path, number: int) -> tuple[SegmentScan, Path | None, int]:
+    """Scan a segment and cut whatever is not a valid record; returns the clean scan, the
+    `.corrupt` file holding what was cut (None if nothing was) and how many bytes were cut."""
     data = path.read_bytes()
     scan = scan_segment(path, number, data)
     if not scan.bad:
-        return scan, None
+        return scan, None, 0
     cut = b"".join(data[start:end] for start, end, _ in scan.bad)
     corrupt = _new_corrupt_path(path)
     write_durably(corrupt, cut)
@@ -136,7 +136,7 @@ def repair_segment(path: Path, number: int) -> tuple[SegmentScan, Path | None]:
             "lines_kept": len(scan.lines),
         },
     )
-    return (scan if tail_only else scan_segment(path, number)), corrupt
+    return (scan if tail_only else scan_segment(path, number)), corrupt, len(cut)
 
 
 def _new_corrupt_path(segment: Path) -> Path:

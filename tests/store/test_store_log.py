@@ -237,7 +237,9 @@ def test_damage_in_the_middle_keeps_the_valid_lines_after_it(store_dir: Path) ->
     segment.write_bytes(lines[0] + b'{"half a line\n' + lines[1] + b"not json\n" + lines[2])
 
     async def reopen() -> None:
-        log = await opened(store_dir)
+        log = TrajectoryLog(store_dir, segment_bytes=1 << 20)
+        report = await log.open()
+        assert (report.records, report.bytes_cut, len(report.corrupt_files)) == (3, 23, 1)
         assert [json.loads(log.read(f"t-{n}"))["trajectory_id"] for n in range(3)] == ["t-0", "t-1", "t-2"]
         await log.close()
 

@@ -97,6 +97,9 @@ def test_size_limit_applies_to_the_stored_line() -> None:
         b'{"trajectory_id": "a", "steps": {}}',
         b'{"trajectory_id": "a", "usage": {"prompt_tokens": "many"}}',
         b'{"trajectory_id": "a", "game": []}',
+        b'{"trajectory_id": 5}',
+        b'{"trajectory_id": "a", "run_id": ["r"]}',
+        b'{"trajectory_id": "a", "game": {"task_type": 3}}',
     ],
 )
 def test_lines_that_are_not_records(line: bytes) -> None:
