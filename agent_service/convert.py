@@ -22,7 +22,7 @@ from agent_service.runner import new_run_id
 from agent_service.summary import TaskTypeSummary
 from alfagent.agent.v1 import agent_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_common import errors
+from alfagent_common import errors, ids
 from alfagent_common.versions import alfagent_version, package_version
 
 _SOURCE_TO_PROTO = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
@@ -39,6 +39,8 @@ def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDe
         raise errors.InvalidRequest("policy is required: one of LLM, EXPERT, RANDOM")
     if request.max_steps < 0:
         raise errors.InvalidRequest(f"max_steps must not be negative, got {request.max_steps}")
+    # Checked before playing: the store would refuse the trajectory at the end otherwise.
+    ids.check_optional_id(request.run_id, "run_id")
     prompt_mode = request.prompt_mode or "react"
     if prompt_mode not in PROMPT_MODES:
         raise errors.InvalidRequest(f"prompt_mode {prompt_mode!r} is not one of {', '.join(PROMPT_MODES)}")
@@ -204,6 +206,7 @@ def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOut
 def evaluation_from_proto(
     request: agent_pb2.RunEvaluationRequest, defaults: EpisodeDefaults
 ) -> EvaluationRequest:
+    ids.check_optional_id(request.run_id, "run_id")
     if request.limit < 0:
         raise errors.InvalidRequest(f"limit must not be negative, got {request.limit}")
     if request.concurrency < 0:

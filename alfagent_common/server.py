@@ -61,8 +61,13 @@ async def serve(
         loop.add_signal_handler(signum, stopping.set)
 
     try:
-        if start is not None:
-            await start()
+        try:
+            if start is not None:
+                await start()
+        except BaseException:
+            # Never leave the server running (and the loop unclosable) when start-up fails.
+            await server.stop(0)
+            raise
         for name in ("", *service_names):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         # Tests and `make up` read this line to learn the port when PORT=0.

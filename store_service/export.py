@@ -23,8 +23,9 @@ from typing import Any
 from google.protobuf import json_format
 
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import ids
 from alfagent_common.errors import NotFound
-from store_service import ids, records, recovery
+from store_service import records, recovery
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ from google.protobuf import json_format
 
 from alfagent.store.v1 import store_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import ids
 from alfagent_common.errors import InvalidRequest
 from alfagent_common.stats import wilson_interval
-from store_service import ids, proto_json, proto_parse
+from store_service import proto_json, proto_parse
 
 # GetStats reports trajectories without a task type under this name.
 UNKNOWN_TASK_TYPE = "unknown"

@@ -9,7 +9,8 @@ import grpc
 
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
-from store_service import ids, pages, records
+from alfagent_common import ids
+from store_service import pages, records
 from store_service.index import ListFilter
 from store_service.log import TrajectoryLog
 

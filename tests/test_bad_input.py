@@ -147,3 +147,13 @@ def test_agent_rejects_a_missing_policy_and_a_bad_task_type(
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "no_such_type" in error.details()
+
+
+def test_agent_rejects_a_malformed_run_id_before_playing(agent_channel: grpc.Channel) -> None:
+    agent = agent_pb2_grpc.AgentServiceStub(agent_channel)
+    request = agent_pb2.RunEpisodeRequest(
+        task_type="pick_and_place_simple", policy=trajectory_pb2.EXPERT, run_id="my run"
+    )
+    error = rpc_error(agent.RunEpisode, request)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "run_id" in error.details() and "' '" in error.details()

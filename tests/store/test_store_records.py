@@ -2,8 +2,9 @@ import json
 
 import pytest
 
+from alfagent_common import ids
 from alfagent_common.errors import InvalidRequest
-from store_service import ids, records
+from store_service import records
 from tests.store.store_harness import sample_trajectory
 
 
