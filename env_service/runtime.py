@@ -10,7 +10,6 @@ pooled and re-used with `env.load(game)` (`EnvPool`); memory stays flat across s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 import textworld
@@ -18,19 +17,9 @@ from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInf
 from textworld.envs.pddl.pddl import PddlEnv
 
 from env_service.goals import GoalProgress
+from env_service.observation import Observation
 
 REQUEST_INFOS = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
-
-
-@dataclass(frozen=True)
-class Observation:
-    text: str
-    admissible_commands: tuple[str, ...]
-    won: bool
-    goal_progress: float
-    # Whether the action that led here was admissible (True after a reset).
-    admissible: bool = True
-    expert_plan: tuple[str, ...] = field(default=())
 
 
 def _new_env() -> Any:

@@ -12,19 +12,23 @@ import logging
 import time
 import unicodedata
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alfagent_common import errors
 from env_service.games.catalog import Catalog, CatalogError, GameInfo, UnknownGame
+from env_service.observation import Observation
 from env_service.pool import WorkerPool
-from env_service.runtime import Observation
+from env_service.speedups import TRANSLATIONS_KEPT
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SPLIT = "generated_eval"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
+# Extra sessions a worker may carry and still get a game it has already translated.
+AFFINITY_SLACK = 2
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ class EnvCore:
         # Resets in flight per worker: they count as load before their session exists, or
         # concurrent resets would all land on the same worker.
         self._resetting = [0] * pool.size
+        # Games each worker has translated recently (mirrors speedups.TRANSLATIONS_KEPT): a reset
+        # there costs ~1/20 of a reset elsewhere, so placement prefers such a worker.
+        self._games_seen: list[OrderedDict[str, None]] = [OrderedDict() for _ in range(pool.size)]
 
     # -- games ---------------------------------------------------------------------------------
 
@@ -127,7 +134,7 @@ class EnvCore:
                 "close sessions you no longer need or try again later"
             )
         session_id = uuid.uuid4().hex
-        worker = self._least_loaded_worker()
+        worker = self._place(game)
         self._resetting[worker] += 1
         try:
             observation = await self.pool.call(worker, "reset", session_id, str(game.path), with_expert_plan)
@@ -182,6 +189,7 @@ class EnvCore:
 
     def worker_lost(self, worker: int) -> None:
         """Called by the pool when a worker dies: its sessions cannot continue."""
+        self._games_seen[worker].clear()
         for session in list(self._sessions.values()):
             if session.worker == worker:
                 reason = (
@@ -210,12 +218,32 @@ class EnvCore:
             counts[session.worker] += 1
         return counts
 
-    def _least_loaded_worker(self) -> int:
+    def _place(self, game: GameInfo) -> int:
+        """The worker for a new session on `game`.
+
+        The least loaded (open sessions plus resets in flight), except that a worker that has
+        the game's translation cached wins while it has at most AFFINITY_SLACK more sessions.
+        Ties go to the worker with fewer cached games, which spreads games over the workers.
+        """
         load = [
             open_ + resetting
             for open_, resetting in zip(self.sessions_per_worker(), self._resetting, strict=True)
         ]
-        return min(range(self.pool.size), key=lambda index: load[index])
+        key = str(game.path)
+        least = min(load)
+        warm = [
+            w
+            for w in range(self.pool.size)
+            if key in self._games_seen[w] and load[w] <= least + AFFINITY_SLACK
+        ]
+        candidates = warm or range(self.pool.size)
+        worker = min(candidates, key=lambda w: (load[w], len(self._games_seen[w]), w))
+        seen = self._games_seen[worker]
+        seen[key] = None
+        seen.move_to_end(key)
+        while len(seen) > TRANSLATIONS_KEPT:
+            seen.popitem(last=False)
+        return worker
 
     def _check_action(self, action: str) -> None:
         if not action.strip():

@@ -15,9 +15,8 @@ import copy
 import functools
 from typing import Any
 
-import fast_downward
-from textworld.envs.pddl import textgen
-from textworld.logic import Rule
+# Games whose PDDL translation a worker keeps; the service's session placement mirrors it.
+TRANSLATIONS_KEPT = 128
 
 _installed = False
 
@@ -27,6 +26,11 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    # Imported here: the service's parent process reads TRANSLATIONS_KEPT but never loads textworld.
+    import fast_downward
+    from textworld.envs.pddl import textgen
+    from textworld.logic import Rule
+
     parse_and_convert = textgen._parse_and_convert
 
     @functools.lru_cache(maxsize=8192)
@@ -68,7 +72,7 @@ def install() -> None:
     # task it returns, so a game seen before by this worker resets without translating again.
     pddl2sas = fast_downward.pddl2sas
 
-    @functools.lru_cache(maxsize=128)
+    @functools.lru_cache(maxsize=TRANSLATIONS_KEPT)
     def cached_pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
         return pddl2sas(domain, problem, verbose=verbose, optimize=optimize)
 

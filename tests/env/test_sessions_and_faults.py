@@ -55,6 +55,18 @@ def test_concurrent_resets_are_spread_over_the_workers(tmp_path: Path) -> None:
         assert list(env.GetStats(env_pb2.GetStatsRequest()).worker_sessions) == [4, 4]
 
 
+def test_sessions_of_a_game_stay_on_the_worker_that_translated_it_until_it_is_too_busy(
+    tmp_path: Path,
+) -> None:
+    with env_service(tmp_path, ENV_WORKERS="2") as (_, env):
+        placements = []
+        for _ in range(4):
+            env.Reset(env_pb2.ResetRequest(index=0), timeout=60)
+            placements.append(list(env.GetStats(env_pb2.GetStatsRequest()).worker_sessions))
+        # The game's worker keeps it while it has at most 2 sessions more than the other.
+        assert placements == [[1, 0], [2, 0], [3, 0], [3, 1]]
+
+
 def test_idle_sessions_are_closed_after_the_ttl(tmp_path: Path) -> None:
     with env_service(tmp_path, ENV_SESSION_TTL_SECONDS="1", ENV_WORKERS="1") as (_, env):
         idle = env.Reset(env_pb2.ResetRequest(), timeout=60)
@@ -68,8 +80,9 @@ def test_idle_sessions_are_closed_after_the_ttl(tmp_path: Path) -> None:
 
 def test_a_worker_killed_mid_episode_fails_only_its_own_session(tmp_path: Path) -> None:
     with env_service(tmp_path, ENV_WORKERS="2") as (service, env):
-        # Least-loaded placement puts two fresh sessions on the two workers.
-        sessions = [env.Reset(env_pb2.ResetRequest(index=0), timeout=60) for _ in range(2)]
+        # Two different games, new to both workers: least-loaded placement puts one on each.
+        sessions = [env.Reset(env_pb2.ResetRequest(index=index), timeout=60) for index in range(2)]
+        assert list(env.GetStats(env_pb2.GetStatsRequest()).worker_sessions) == [1, 1]
         for session in sessions:
             env.Step(env_pb2.StepRequest(session_id=session.session_id, action="look"), timeout=30)
         workers = list(env.GetStats(env_pb2.GetStatsRequest()).worker_pids)
