@@ -26,6 +26,8 @@ class AgentConfig:
     llm_max_attempts: int = 6
     llm_max_wait_seconds: float = 120.0
     max_concurrency: int = 64
+    # Prompt budget of the LLM policy (estimated as characters / 4); older turns are dropped.
+    context_tokens: int = 6000
     log_level: str = "INFO"
 
     @classmethod
@@ -45,6 +47,7 @@ class AgentConfig:
             llm_max_wait_seconds=get_float(
                 environ, "ALFAGENT_LLM_MAX_WAIT_SECONDS", cls.llm_max_wait_seconds
             ),
+            context_tokens=get_int(environ, "ALFAGENT_CONTEXT_TOKENS", cls.context_tokens, minimum=500),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )

@@ -69,10 +69,14 @@ def choose_games(games_by_type: dict[str, list[GameRef]], limit: int) -> list[Ga
 
 
 class Evaluator:
-    def __init__(self, runner: EpisodeRunner, games: GameLister, sink: TrajectorySink) -> None:
+    def __init__(
+        self, runner: EpisodeRunner, games: GameLister, sink: TrajectorySink, *, max_concurrency: int = 64
+    ) -> None:
         self._runner = runner
         self._games = games
         self._sink = sink
+        # The agent's own limit (ALFAGENT_MAX_CONCURRENCY): more is served at this many at once.
+        self._max_concurrency = max_concurrency
 
     async def plan(self, request: EvaluationRequest) -> list[GameRef]:
         task_types = request.task_types or ("",)
@@ -90,6 +94,7 @@ class Evaluator:
         if request.concurrency < 1:
             raise errors.InvalidRequest(f"concurrency must be at least 1, got {request.concurrency}")
         games = await self.plan(request)
+        concurrency = min(request.concurrency, self._max_concurrency)
         queue: asyncio.Queue[GameRef] = asyncio.Queue()
         for game in games:
             queue.put_nowait(game)
@@ -103,8 +108,8 @@ class Evaluator:
                 await listener(Progress(len(outcomes), len(games), outcome))
 
         with bind(run_id=request.run_id):
-            log.info("evaluation started", extra={"episodes": len(games), "concurrency": request.concurrency})
-            workers = [asyncio.create_task(work()) for _ in range(min(request.concurrency, len(games)))]
+            log.info("evaluation started", extra={"episodes": len(games), "concurrency": concurrency})
+            workers = [asyncio.create_task(work()) for _ in range(min(concurrency, len(games)))]
             try:
                 await asyncio.gather(*workers)
             finally:

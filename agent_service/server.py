@@ -31,22 +31,27 @@ ENV_SERVICE = env_pb2.DESCRIPTOR.services_by_name["EnvService"]
 STORE_SERVICE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
 
 
-def make_policy_factory(config: AgentConfig, env: EnvGateway | None = None) -> PolicyFactory:
-    """EXPERT, RANDOM, or LLM; the LLM policy builds its few-shot examples through `env`."""
-    llm = (
-        LLMPolicies(
-            library=FewShotLibrary(env),
-            default_model=config.model,
-            default_base_url=config.openai_base_url,
-            api_key=config.openai_api_key,
-            timeout_seconds=config.llm_timeout_seconds,
-            retry=RetrySettings(
-                max_attempts=config.llm_max_attempts, max_wait_seconds=config.llm_max_wait_seconds
-            ),
-        )
-        if env is not None
-        else None
+def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
+    """The LLM policy's shared parts; it builds its few-shot examples through `env`."""
+    return LLMPolicies(
+        library=FewShotLibrary(env),
+        default_model=config.model,
+        default_base_url=config.openai_base_url,
+        api_key=config.openai_api_key,
+        timeout_seconds=config.llm_timeout_seconds,
+        retry=RetrySettings(
+            max_attempts=config.llm_max_attempts, max_wait_seconds=config.llm_max_wait_seconds
+        ),
+        context_tokens=config.context_tokens,
     )
+
+
+def make_policy_factory(config: AgentConfig, env: EnvGateway | None = None) -> PolicyFactory:
+    """EXPERT, RANDOM, or LLM (only with an env to build its examples through)."""
+    return policy_factory(make_llm_policies(config, env) if env is not None else None)
+
+
+def policy_factory(llm: LLMPolicies | None) -> PolicyFactory:
 
     def make_policy(request: EpisodeRequest) -> Policy:
         if request.policy is PolicyKind.EXPERT:
@@ -65,14 +70,16 @@ async def run(config: AgentConfig) -> None:
     store_channel = grpc.aio.insecure_channel(config.store_addr, options=SERVER_OPTIONS)
     env = RemoteEnv(EnvClient(env_channel))
     store = RemoteStore(StoreClient(store_channel))
-    runner = EpisodeRunner(env, store, make_policy_factory(config, env))
-    evaluator = Evaluator(runner, env, store)
+    llm = make_llm_policies(config, env)
+    runner = EpisodeRunner(env, store, policy_factory(llm))
+    evaluator = Evaluator(runner, env, store, max_concurrency=config.max_concurrency)
 
     async def start() -> None:
         # SERVING should mean an episode can run: wait until both dependencies are reachable.
         await asyncio.gather(env_channel.channel_ready(), store_channel.channel_ready())
 
     async def stop() -> None:
+        await llm.close()
         await env_channel.close(grace=None)
         await store_channel.close(grace=None)
 

@@ -222,6 +222,36 @@ class ListedGames:
         return [g for g in self.games if not task_type or g.task_type == task_type]
 
 
+def test_evaluation_concurrency_is_capped_by_the_agent_limit() -> None:
+    games = [game("pick_and_place_simple", n) for n in range(6)]
+    in_flight, peak = 0, 0
+
+    class CountingEnv(MemoryEnv):
+        async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.01)
+            return await super().reset(request, with_expert_plan=with_expert_plan)
+
+        async def close(self, session_id: str) -> None:
+            nonlocal in_flight
+            in_flight -= 1
+            await super().close(session_id)
+
+    env, store = CountingEnv(), MemoryStore()
+    evaluator = Evaluator(
+        EpisodeRunner(env, store, lambda _: ExpertPolicy()), ListedGames(games), store, max_concurrency=2
+    )
+    request = EvaluationRequest("cap", "generated_eval", (), 0, 16, expert_request(run_id=""))
+
+    async def ignore(progress: Progress) -> None:
+        return None
+
+    summary = asyncio.run(evaluator.run(request, ignore))
+    assert summary.overall.episodes == 6 and peak == 2
+
+
 def test_evaluation_resumes_without_replaying_or_duplicating() -> None:
     games = [game(t, n) for t in ("pick_and_place_simple", "pick_two_obj_and_place") for n in range(3)]
     env, store = MemoryEnv(), MemoryStore()
