@@ -142,6 +142,8 @@ class EpisodeRecord:
     error: str = ""
     # Retries of a final LLM call that never produced a step (the episode ended on it).
     failed_call_retry_causes: tuple[str, ...] = ()
+    # Tokens that turn spent before it failed (e.g. its think calls).
+    failed_call_usage: Usage = Usage()
 
     @property
     def retry_causes(self) -> dict[str, int]:
@@ -154,7 +156,7 @@ class EpisodeRecord:
 
     @property
     def usage(self) -> Usage:
-        total = Usage()
+        total = self.failed_call_usage
         for step in self.steps:
             total = total + step.decision.usage
         return total

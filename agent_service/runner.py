@@ -26,6 +26,7 @@ from agent_service.episode import (
     GameRef,
     PolicyKind,
     StepRecord,
+    Usage,
 )
 from agent_service.policies import NoExpertPlan, Policy, Turn, TurnView
 from alfagent_common import errors
@@ -73,10 +74,12 @@ class TrajectorySink(Protocol):
 class PolicyError(Exception):
     """The policy could not produce an action (e.g. the LLM endpoint failed for good)."""
 
-    def __init__(self, message: str, retry_causes: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, retry_causes: tuple[str, ...] = (), usage: Usage | None = None) -> None:
         super().__init__(message)
-        # Causes of the retries spent before giving up, so the trajectory counts them too.
+        # What the failed turn spent before giving up (retries, tokens of earlier calls such as
+        # think turns), so the trajectory counts them too.
         self.retry_causes = retry_causes
+        self.usage = usage or Usage()
 
 
 PolicyFactory = Callable[[EpisodeRequest], Policy]
@@ -145,6 +148,7 @@ class EpisodeRunner:
                 decision: Decision = await policy.decide(view)
             except PolicyError as error:
                 record.failed_call_retry_causes = error.retry_causes
+                record.failed_call_usage = error.usage
                 return self._end(record, EndReason.LLM_ERROR, str(error))
             except NoExpertPlan as error:
                 return self._end(record, EndReason.ENV_ERROR, str(error))

@@ -83,7 +83,7 @@ class LLMPolicy:
             try:
                 retried = await call_with_retries(self._caller(prompt.messages), self._retry)
             except GaveUp as error:
-                raise PolicyError(str(error), retry_causes=(*causes, *error.causes)) from None
+                raise PolicyError(str(error), retry_causes=(*causes, *error.causes), usage=usage) from None
             finally:
                 llm_ms += (time.perf_counter() - started) * 1000
             completion = retried.value

@@ -161,6 +161,20 @@ def test_policy_failure_is_stored_as_llm_error() -> None:
     assert outcome.trajectory_id in store.stored and env.closed == ["s0"]
 
 
+def test_tokens_spent_by_a_failed_turn_are_counted() -> None:
+    class FailsAfterThinking:
+        needs_expert_plan = False
+
+        async def decide(self, view: TurnView) -> Decision:
+            if view.step_index == 2:
+                raise PolicyError("endpoint answered 500 six times", ("500",) * 5, usage=Usage(40, 7))
+            return Decision(action="look", usage=Usage(10, 1))
+
+    outcome, _, store = run(FailsAfterThinking(), expert_request(policy=PolicyKind.LLM))
+    assert outcome.end_reason is EndReason.LLM_ERROR and outcome.usage == Usage(50, 8)
+    assert store.stored[outcome.trajectory_id].retry_causes == {"500": 5}
+
+
 def test_env_failure_is_stored_as_env_error() -> None:
     outcome, env, store = run(ExpertPolicy(), expert_request(), env=MemoryEnv(fail_at_step=2))
     assert outcome.end_reason is EndReason.ENV_ERROR and "crashed" in outcome.error and outcome.steps == 1
