@@ -25,16 +25,9 @@ import grpc
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from env_service.games.catalog import Catalog, GameInfo
+from env_service.games.names import TASK_TYPES
 from launcher.processes import REPO_ROOT, ServiceProcess, start_service
 
-TASK_TYPES = [
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-]
 PROBES = ["look", "inventory", "fly to the moon"]
 UPSTREAM_RESETS = 3
 

@@ -18,17 +18,9 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
+from env_service.games.names import TASK_TYPES
 from tests.conftest import Services
 from tests.grpcurl import call, grpcurl
-
-TASK_TYPES = [
-    "pick_and_place_simple",
-    "look_at_obj_in_light",
-    "pick_clean_then_place_in_recep",
-    "pick_heat_then_place_in_recep",
-    "pick_cool_then_place_in_recep",
-    "pick_two_obj_and_place",
-]
 
 
 def stored_lines(store_dir: Path, trajectory_id: str) -> list[dict[str, Any]]:

@@ -20,9 +20,9 @@ import pytest
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from env_service.games.catalog import Catalog
+from env_service.games.names import TASK_TYPES
 from launcher.processes import REPO_ROOT
 from tests.conftest import scrubbed_environ
-from tests.test_end_to_end import TASK_TYPES
 
 PROBES = ["look", "inventory", "fly to the moon"]
 CATALOG = Catalog.from_roots([REPO_ROOT / "env_service" / "data"])
