@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pytest
 
@@ -18,98 +18,19 @@ from agent_service.episode import (
     EpisodeOutcome,
     EpisodeRecord,
     EpisodeRequest,
-    GameRef,
     PolicyKind,
 )
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
-from agent_service.runner import EnvSession, EnvState, EpisodeRunner
-from alfagent_common import errors
+from agent_service.runner import EpisodeRunner
 from tests.agent.fake_openai import FakeOpenAI, Fault, estimate_tokens
+from tests.agent.memory import OPENING, PLAN, MemoryEnv, MemoryStore
 
 KEY = "sk-test-0123456789abcdef"
-TASK = "put a pencil in shelf."
-PLAN = ("go to desk 1", "take pencil 1 from desk 1", "go to shelf 1", "move pencil 1 to shelf 1")
-OPENING = (
-    "You are in the middle of a room. Looking around you, you see a desk 1 and a shelf 1.\n\n"
-    f"Your task is to: {TASK}"
-)
 FAST_RETRIES = RetrySettings(
     max_attempts=4, max_wait_seconds=5.0, initial_backoff_seconds=0.01, max_backoff_seconds=0.05
 )
-
-
-@dataclass
-class LineGame:
-    """Won by playing PLAN in order; anything else is 'Nothing happens.'."""
-
-    game: GameRef
-    max_steps: int
-    progress: int = 0
-    steps: int = 0
-
-    def state(self, observation: str, admissible: bool = True) -> EnvState:
-        won = self.progress == len(PLAN)
-        commands = ("look", "inventory", *PLAN[self.progress : self.progress + 1])
-        return EnvState(
-            observation=observation,
-            admissible_commands=commands,
-            expert_plan=PLAN[self.progress :],
-            goal_progress=self.progress / len(PLAN),
-            won=won,
-            done=won or (self.max_steps > 0 and self.steps >= self.max_steps),
-            admissible=admissible,
-        )
-
-
-@dataclass
-class MemoryEnv:
-    train_games: int = 3
-    sessions: dict[str, LineGame] = field(default_factory=dict)
-    resets: list[EpisodeRequest] = field(default_factory=list)
-    closed: list[str] = field(default_factory=list)
-    steps: list[str] = field(default_factory=list)
-
-    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
-        self.resets.append(request)
-        await asyncio.sleep(0.01)
-        split = request.split or "generated_eval"
-        if split == "generated_train" and request.index >= self.train_games:
-            raise errors.InvalidRequest(f"index {request.index} is out of range")
-        task_type = request.task_type or "pick_and_place_simple"
-        game_id = request.game_id or f"{split}/{task_type}-Pencil-None-Shelf-{request.index}/trial_T0"
-        session_id = f"s{len(self.sessions)}"
-        game = GameRef(game_id, split, task_type, TASK, "generated")
-        self.sessions[session_id] = LineGame(game, request.max_steps)
-        return EnvSession(session_id, game, self.sessions[session_id].state(OPENING))
-
-    async def step(self, session_id: str, action: str) -> EnvState:
-        game = self.sessions[session_id]
-        game.steps += 1
-        if game.game.split != "generated_train":
-            self.steps.append(action)
-        if game.progress < len(PLAN) and action == PLAN[game.progress]:
-            game.progress += 1
-            return game.state(f"You did it: {action}.")
-        return game.state("Nothing happens.", admissible=action in ("look", "inventory"))
-
-    async def close(self, session_id: str) -> None:
-        self.closed.append(session_id)
-
-
-@dataclass
-class MemoryStore:
-    stored: dict[str, EpisodeRecord] = field(default_factory=dict)
-
-    async def save(self, record: EpisodeRecord) -> bool:
-        created = record.trajectory_id not in self.stored
-        self.stored.setdefault(record.trajectory_id, record)
-        return created
-
-    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
-        record = self.stored.get(trajectory_id)
-        return record.outcome() if record else None
 
 
 @pytest.fixture

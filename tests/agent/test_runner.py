@@ -4,15 +4,12 @@ in-memory versions that follow the same contracts (won/done, step cap, idempoten
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 import pytest
 
 from agent_service.episode import (
     Decision,
     EndReason,
-    EpisodeOutcome,
-    EpisodeRecord,
     EpisodeRequest,
     GameRef,
     PolicyKind,
@@ -20,75 +17,8 @@ from agent_service.episode import (
 )
 from agent_service.evaluation import EvaluationRequest, Evaluator, Progress, choose_games
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy, TurnView
-from agent_service.runner import EnvSession, EnvState, EpisodeRunner, PolicyError, trajectory_id_for
-from alfagent_common import errors
-
-PLAN = ("go to desk 1", "take pencil 1 from desk 1", "go to shelf 1", "move pencil 1 to shelf 1")
-
-
-@dataclass
-class LineGame:
-    """A game won by playing PLAN in order; anything else is 'Nothing happens.'."""
-
-    game: GameRef
-    max_steps: int
-    progress: int = 0
-    steps: int = 0
-
-    def state(self, observation: str, admissible: bool = True) -> EnvState:
-        won = self.progress == len(PLAN)
-        return EnvState(
-            observation=observation,
-            admissible_commands=("look", PLAN[self.progress]) if not won else ("look",),
-            expert_plan=PLAN[self.progress :],
-            goal_progress=self.progress / len(PLAN),
-            won=won,
-            done=won or (self.max_steps > 0 and self.steps >= self.max_steps),
-            admissible=admissible,
-        )
-
-
-@dataclass
-class MemoryEnv:
-    games: dict[str, LineGame] = field(default_factory=dict)
-    closed: list[str] = field(default_factory=list)
-    fail_at_step: int = 0
-
-    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
-        session_id = f"s{len(self.games)}"
-        game_id = request.game_id or "generated_eval/pick_and_place_simple-0/trial_T0"
-        task_type = game_id.split("/")[1].rsplit("-", 1)[0]
-        game = GameRef(game_id, "generated_eval", task_type, "put a pencil in shelf.", "generated")
-        self.games[session_id] = LineGame(game, request.max_steps)
-        return EnvSession(session_id, game, self.games[session_id].state("You are in the middle of a room."))
-
-    async def step(self, session_id: str, action: str) -> EnvState:
-        game = self.games[session_id]
-        game.steps += 1
-        if self.fail_at_step and game.steps == self.fail_at_step:
-            raise errors.Aborted("env worker crashed")
-        if game.progress < len(PLAN) and action == PLAN[game.progress]:
-            game.progress += 1
-            return game.state(f"done: {action}")
-        return game.state("Nothing happens.", admissible=action == "look")
-
-    async def close(self, session_id: str) -> None:
-        self.closed.append(session_id)
-
-
-@dataclass
-class MemoryStore:
-    stored: dict[str, EpisodeRecord] = field(default_factory=dict)
-
-    async def save(self, record: EpisodeRecord) -> bool:
-        if record.trajectory_id in self.stored:
-            return False
-        self.stored[record.trajectory_id] = record
-        return True
-
-    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
-        record = self.stored.get(trajectory_id)
-        return record.outcome() if record else None
+from agent_service.runner import EnvSession, EpisodeRunner, PolicyError, trajectory_id_for
+from tests.agent.memory import PLAN, MemoryEnv, MemoryStore
 
 
 class ScriptedPolicy:
@@ -125,7 +55,7 @@ def test_expert_wins_and_the_trajectory_is_stored_once_and_the_session_closed() 
     assert record.steps[-1].won and record.goal_progress == 1.0
     assert env.closed == ["s0"]
     assert outcome.trajectory_id == trajectory_id_for(
-        "r1", "generated_eval/pick_and_place_simple-0/trial_T0", 0
+        "r1", "generated_eval/pick_and_place_simple-Pencil-None-Shelf-0/trial_T0", 0
     )
 
 
@@ -285,7 +215,7 @@ def test_evaluation_resumes_without_replaying_or_duplicating() -> None:
         evaluator.run(EvaluationRequest("eval-1", "generated_eval", (), 0, 3, request.episode), listen)
     )
     assert full.overall.episodes == 6 and full.resumed == 4 and len(store.stored) == 6
-    assert len(env.games) == 6, "resumed games are not played again"
+    assert len(env.sessions) == 6, "resumed games are not played again"
     assert full.overall.wins == 6 and full.overall.success_rate == 1.0
     assert {row.task_type for row in full.rows} == {"pick_and_place_simple", "pick_two_obj_and_place"}
     assert 0.5 < full.overall.success_ci_low < 0.99
