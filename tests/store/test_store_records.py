@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from google.protobuf import json_format
 
 from alfagent_common import ids
 from alfagent_common.errors import InvalidRequest
@@ -20,6 +21,9 @@ def test_line_is_one_compact_json_object_with_proto_field_names() -> None:
     assert document["policy"] == "LLM" and document["end_reason"] == "WON"
     assert document["started_at"] == "2026-09-21T14:13:20Z"
     assert "é" in line.decode()  # UTF-8, not \u escapes
+    # What json_format would give, and compact: nothing between tokens.
+    assert document == json.loads(json_format.MessageToJson(trajectory, preserving_proto_field_name=True))
+    assert line.decode() == json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"
     assert meta == records.RecordMeta(
         trajectory_id="run-1:game-7:0",
         run_id="run-1",
