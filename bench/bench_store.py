@@ -44,7 +44,7 @@ from tests.store.store_harness import sample_trajectory
 
 STEPS, ADMISSIBLE = 12, 25
 SEGMENT_BYTES = 64 * 1024 * 1024
-Line = tuple[bytes, records.RecordMeta]
+Entry = tuple[bytes, records.RecordMeta]
 
 
 def sample(trajectory_id: str) -> trajectory_pb2.Trajectory:
@@ -52,17 +52,26 @@ def sample(trajectory_id: str) -> trajectory_pb2.Trajectory:
 
 
 class Lines:
-    """~10 kB lines with distinct ids, made from one encoded trajectory (encoding is not measured)."""
+    """~10 kB trajectories with distinct ids, from one template (building them is not measured):
+    `lines(n)` is what `TrajectoryLog.append` takes, `lines.line(n)` the JSON line it stores."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self.template, self.meta = records.encode(sample("ID-PLACEHOLDER"), 1 << 24)
+        self.trajectory = sample("ID-PLACEHOLDER")
+        self.template, self.meta = records.encode(self.trajectory, 1 << 24)
         self.size = len(self.template)
 
-    def __call__(self, number: int) -> Line:
-        trajectory_id = f"{self.prefix}-{number:08d}"
-        line = self.template.replace(b'"ID-PLACEHOLDER"', f'"{trajectory_id}"'.encode(), 1)
-        return line, dataclasses.replace(self.meta, trajectory_id=trajectory_id)
+    def trajectory_id(self, number: int) -> str:
+        return f"{self.prefix}-{number:08d}"
+
+    def __call__(self, number: int) -> Entry:
+        trajectory_id = self.trajectory_id(number)
+        self.trajectory.trajectory_id = trajectory_id
+        meta = dataclasses.replace(self.meta, trajectory_id=trajectory_id)
+        return self.trajectory.SerializeToString(), meta
+
+    def line(self, number: int) -> bytes:
+        return self.template.replace(b'"ID-PLACEHOLDER"', f'"{self.trajectory_id(number)}"'.encode(), 1)
 
 
 async def open_log(directory: Path) -> TrajectoryLog:
@@ -134,7 +143,7 @@ async def bench_log(
     await fill(big, lines, rewrite_stored)
 
     rewrite_file = root / "rewrite.jsonl"
-    rewrite_file.write_bytes(b"".join(lines(number)[0] for number in range(rewrite_stored)))
+    rewrite_file.write_bytes(b"".join(lines.line(number) for number in range(rewrite_stored)))
     rewrite_lines = Lines("rewrite")
     rewrite_count = [0]
     rewrites_per_round = 3
@@ -145,7 +154,7 @@ async def bench_log(
     async def rewrite_at_5k() -> float:
         started = time.perf_counter()
         for _ in range(rewrites_per_round):
-            rewrite_append(rewrite_file, rewrite_lines(rewrite_count[0])[0])
+            rewrite_append(rewrite_file, rewrite_lines.line(rewrite_count[0]))
             rewrite_count[0] += 1
         return time.perf_counter() - started
 
@@ -215,8 +224,11 @@ def resident_kb(pid: int) -> int:
 
 
 def process_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its running children (the store's writer process)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_cpu_seconds(int(child)) for child in children)
 
 
 async def grpc_appends(address: str, clients: int, total: int, warmup: int) -> tuple[float, int]:
@@ -345,7 +357,7 @@ def bench_gets(root: Path, stored: int, gets: int) -> dict[str, Any]:
     start_seconds = time.perf_counter() - started
     try:
         rng = random.Random(7)
-        ids = [lines(rng.randrange(stored))[1].trajectory_id for _ in range(gets)]
+        ids = [lines.trajectory_id(rng.randrange(stored)) for _ in range(gets)]
         latencies = sorted(asyncio.run(timed_gets(service.address, ids, lines)))
         rss = resident_kb(service.process.pid)
     finally:

@@ -92,7 +92,7 @@ def _value_converter(field: FieldDescriptor) -> Convert | None:
     if cpp_type == FieldDescriptor.CPPTYPE_DOUBLE:
         return _double
     if cpp_type == FieldDescriptor.CPPTYPE_FLOAT:
-        return _float
+        return float32_json
     return None
 
 
@@ -125,7 +125,7 @@ def _double(value: float) -> float | str:
     return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
-def _float(value: float) -> float | str:
+def float32_json(value: float) -> float | str:
     """The shortest decimal that reads back as the same float32 (json_format's rule)."""
     if not math.isfinite(value):
         return _double(value)

@@ -76,17 +76,42 @@ class TaskAggregate:
 
 def encode(trajectory: trajectory_pb2.Trajectory, max_bytes: int) -> tuple[bytes, RecordMeta]:
     """The line to store for `trajectory` and its metadata; InvalidRequest if it cannot be stored."""
-    ids.check_id(trajectory.trajectory_id, "trajectory.trajectory_id")
-    ids.check_optional_id(trajectory.run_id, "trajectory.run_id")
-    document = proto_json.message_to_dict(trajectory)
+    return encode_line(trajectory, max_bytes), meta_of(trajectory)
+
+
+def encode_line(trajectory: trajectory_pb2.Trajectory, max_bytes: int) -> bytes:
+    """The line to store for `trajectory`; InvalidRequest if it cannot be stored."""
+    check_ids(trajectory)
     # Compact and UTF-8 (no \\u escapes but for control characters), like every line stored.
-    line = orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
+    line = orjson.dumps(proto_json.message_to_dict(trajectory), option=orjson.OPT_APPEND_NEWLINE)
     if len(line) > max_bytes:
         raise InvalidRequest(
             f"trajectory {trajectory.trajectory_id!r} is {len(line)} bytes as JSON; "
             f"the limit is {max_bytes} (STORE_MAX_TRAJECTORY_BYTES)"
         )
-    return line, meta_from_document(document)
+    return line
+
+
+def check_ids(trajectory: trajectory_pb2.Trajectory) -> None:
+    ids.check_id(trajectory.trajectory_id, "trajectory.trajectory_id")
+    ids.check_optional_id(trajectory.run_id, "trajectory.run_id")
+
+
+def meta_of(trajectory: trajectory_pb2.Trajectory) -> RecordMeta:
+    """What the index keeps of `trajectory`: the same as `meta_from_line` gives for its line."""
+    check_ids(trajectory)
+    # The line holds float32 values in their shortest form; the index must hold the same number.
+    goal_progress = proto_json.float32_json(trajectory.goal_progress)
+    return RecordMeta(
+        trajectory_id=trajectory.trajectory_id,
+        run_id=trajectory.run_id,
+        task_type=trajectory.game.task_type,
+        won=trajectory.won,
+        steps=len(trajectory.steps),
+        goal_progress=goal_progress if isinstance(goal_progress, float) else 0.0,
+        prompt_tokens=trajectory.usage.prompt_tokens,
+        completion_tokens=trajectory.usage.completion_tokens,
+    )
 
 
 def decode(line: bytes) -> trajectory_pb2.Trajectory:

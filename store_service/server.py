@@ -17,9 +17,11 @@ SERVICE_NAME = store_pb2.DESCRIPTOR.services_by_name["StoreService"].full_name
 
 async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> None:
     """Serve until SIGTERM/SIGINT (or `stop_event`); health says SERVING once the log is open."""
-    log = TrajectoryLog(config.store_dir, segment_bytes=config.segment_bytes)
+    log = TrajectoryLog(
+        config.store_dir, segment_bytes=config.segment_bytes, max_line_bytes=config.max_trajectory_bytes
+    )
     log.acquire()  # a directory another store holds: fail before binding the port
-    servicer = StoreServicer(log, max_trajectory_bytes=config.max_trajectory_bytes)
+    servicer = StoreServicer(log)
 
     def register(server: grpc.aio.Server) -> None:
         store_pb2_grpc.add_StoreServiceServicer_to_server(servicer, server)

@@ -21,17 +21,17 @@ MAX_PAGE_BYTES = 16 * 1024 * 1024
 
 
 class StoreServicer(store_pb2_grpc.StoreServiceServicer):
-    def __init__(self, log: TrajectoryLog, *, max_trajectory_bytes: int) -> None:
+    def __init__(self, log: TrajectoryLog) -> None:
         self._log = log
-        self._max_trajectory_bytes = max_trajectory_bytes
 
     async def AppendTrajectory(
         self,
         request: store_pb2.AppendTrajectoryRequest,
         context: Context[store_pb2.AppendTrajectoryRequest, store_pb2.AppendTrajectoryResponse],
     ) -> store_pb2.AppendTrajectoryResponse:
-        line, meta = records.encode(request.trajectory, self._max_trajectory_bytes)
-        created = await self._log.append(line, meta)
+        # The log's writer process encodes the trajectory; only its metadata is read here.
+        meta = records.meta_of(request.trajectory)
+        created = await self._log.append(request.trajectory.SerializeToString(), meta)
         return store_pb2.AppendTrajectoryResponse(trajectory_id=meta.trajectory_id, created=created)
 
     async def GetTrajectory(

@@ -24,7 +24,9 @@ import grpc
 from alfagent.store.v1 import store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common.grpc_errors import DomainErrorInterceptor
+from store_service import records
 from store_service.log import TrajectoryLog
+from store_service.records import RecordMeta
 from store_service.servicer import StoreServicer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,8 +120,7 @@ class InProcessStore:
 
     def __init__(self, store_dir: Path, *, segment_bytes: int = 1 << 20, max_trajectory_bytes: int = 1 << 20):
         self.store_dir = store_dir
-        self.log = TrajectoryLog(store_dir, segment_bytes=segment_bytes)
-        self._max_trajectory_bytes = max_trajectory_bytes
+        self.log = TrajectoryLog(store_dir, segment_bytes=segment_bytes, max_line_bytes=max_trajectory_bytes)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: grpc.aio.Server | None = None
@@ -137,7 +138,7 @@ class InProcessStore:
     async def _start(self) -> None:
         await self.log.open()
         self._server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
-        servicer = StoreServicer(self.log, max_trajectory_bytes=self._max_trajectory_bytes)
+        servicer = StoreServicer(self.log)
         store_pb2_grpc.add_StoreServiceServicer_to_server(servicer, self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
@@ -154,6 +155,11 @@ class InProcessStore:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+def appendable(trajectory: trajectory_pb2.Trajectory) -> tuple[bytes, RecordMeta]:
+    """What `TrajectoryLog.append` takes: the serialized trajectory and its index metadata."""
+    return trajectory.SerializeToString(), records.meta_of(trajectory)
 
 
 def sample_trajectory(

@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 
 from alfagent.trajectory.v1 import trajectory_pb2
-from store_service import records
 from store_service.export import SYSTEM_PROMPT, ExportOptions, conversation
 from store_service.log import TrajectoryLog
-from tests.store.store_harness import REPO, sample_trajectory
+from tests.store.store_harness import REPO, appendable, sample_trajectory
 
 
 def fill(store_dir: Path, trajectories: list[trajectory_pb2.Trajectory]) -> None:
@@ -19,7 +18,7 @@ def fill(store_dir: Path, trajectories: list[trajectory_pb2.Trajectory]) -> None
         log = TrajectoryLog(store_dir, segment_bytes=4096)
         await log.open()
         for trajectory in trajectories:
-            await log.append(*records.encode(trajectory, 1 << 20))
+            await log.append(*appendable(trajectory))
         await log.close()
 
     asyncio.run(body())

@@ -7,6 +7,8 @@ import errno
 import json
 import logging
 import os
+import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,10 +16,10 @@ from typing import Any, TypeVar
 import pytest
 
 from alfagent_common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
-from store_service import records
+from store_service import records, writer
 from store_service.index import ListFilter
 from store_service.log import TrajectoryLog
-from tests.store.store_harness import sample_trajectory
+from tests.store.store_harness import appendable, sample_trajectory
 
 T = TypeVar("T")
 
@@ -26,8 +28,14 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(body())  # type: ignore[arg-type]
 
 
-def line_for(trajectory_id: str, **fields: Any) -> tuple[bytes, records.RecordMeta]:
-    return records.encode(sample_trajectory(trajectory_id, **fields), 1 << 20)
+def line_for(trajectory_id: str, **fields: Any) -> bytes:
+    """The line the store writes for a sample trajectory."""
+    return records.encode_line(sample_trajectory(trajectory_id, **fields), 1 << 20)
+
+
+def entry_for(trajectory_id: str, **fields: Any) -> tuple[bytes, records.RecordMeta]:
+    """What `TrajectoryLog.append` takes for a sample trajectory."""
+    return appendable(sample_trajectory(trajectory_id, **fields))
 
 
 def stored_lines(directory: Path) -> list[bytes]:
@@ -43,8 +51,8 @@ def stored_ids(directory: Path) -> list[str]:
     return [json.loads(line)["trajectory_id"] for line in stored_lines(directory)]
 
 
-async def opened(directory: Path, segment_bytes: int = 1 << 20) -> TrajectoryLog:
-    log = TrajectoryLog(directory, segment_bytes=segment_bytes)
+async def opened(directory: Path, segment_bytes: int = 1 << 20, **options: Any) -> TrajectoryLog:
+    log = TrajectoryLog(directory, segment_bytes=segment_bytes, **options)
     await log.open()
     return log
 
@@ -57,8 +65,8 @@ def store_dir(tmp_path: Path) -> Path:
 def test_append_read_and_reopen(store_dir: Path) -> None:
     async def body() -> None:
         log = await opened(store_dir)
-        line, meta = line_for("t-1")
-        assert await log.append(line, meta) is True
+        line = line_for("t-1")
+        assert await log.append(*entry_for("t-1")) is True
         assert log.read("t-1") + b"\n" == line
         with pytest.raises(NotFound, match="t-2"):
             log.read("t-2")
@@ -74,8 +82,8 @@ def test_append_read_and_reopen(store_dir: Path) -> None:
 def test_same_id_twice_is_stored_once(store_dir: Path) -> None:
     async def body() -> list[bool]:
         log = await opened(store_dir)
-        first = await log.append(*line_for("t-1"))
-        second = await log.append(*line_for("t-1", won=False))
+        first = await log.append(*entry_for("t-1"))
+        second = await log.append(*entry_for("t-1", won=False))
         await log.close()
         return [first, second]
 
@@ -86,7 +94,7 @@ def test_same_id_twice_is_stored_once(store_dir: Path) -> None:
 def test_same_id_from_16_concurrent_callers_is_stored_once(store_dir: Path) -> None:
     async def body() -> list[bool]:
         log = await opened(store_dir)
-        created = await asyncio.gather(*(log.append(*line_for("same")) for _ in range(16)))
+        created = await asyncio.gather(*(log.append(*entry_for("same")) for _ in range(16)))
         await log.close()
         return created
 
@@ -97,7 +105,7 @@ def test_same_id_from_16_concurrent_callers_is_stored_once(store_dir: Path) -> N
 def test_concurrent_appends_share_fsyncs(store_dir: Path) -> None:
     async def body() -> TrajectoryLog:
         log = await opened(store_dir)
-        await asyncio.gather(*(log.append(*line_for(f"t-{n}")) for n in range(200)))
+        await asyncio.gather(*(log.append(*entry_for(f"t-{n}")) for n in range(200)))
         await log.close()
         return log
 
@@ -112,7 +120,7 @@ def test_segments_rotate_at_the_configured_size(store_dir: Path) -> None:
     async def body() -> None:
         log = await opened(store_dir, segment_bytes=4096)
         for n in range(30):
-            await log.append(*line_for(f"t-{n}", steps=1))
+            await log.append(*entry_for(f"t-{n}", steps=1))
         for n in range(30):
             assert json.loads(log.read(f"t-{n}"))["trajectory_id"] == f"t-{n}"
         await log.close()
@@ -133,7 +141,7 @@ def test_index_is_rebuilt_in_the_same_order(store_dir: Path) -> None:
         log = await opened(store_dir, segment_bytes=8192)
         for n in range(40):
             await log.append(
-                *line_for(f"t-{n}", run_id=f"run-{n % 2}", won=n % 3 == 0, task_type=f"k{n % 4}")
+                *entry_for(f"t-{n}", run_id=f"run-{n % 2}", won=n % 3 == 0, task_type=f"k{n % 4}")
             )
         selections = [ListFilter(), ListFilter("run-1"), ListFilter("run-0", "k2"), ListFilter(won=True)]
         before = [log.page(selection, 0, 100, 1 << 30) for selection in selections]
@@ -150,7 +158,7 @@ def test_page_stops_at_the_byte_budget_but_returns_at_least_one(store_dir: Path)
     async def body() -> None:
         log = await opened(store_dir)
         for n in range(5):
-            await log.append(*line_for(f"t-{n}"))
+            await log.append(*entry_for(f"t-{n}"))
         size = len(log.read("t-0"))
         lines, end = log.page(ListFilter(), 0, 10, max_bytes=2 * size)
         assert (len(lines), end) == (2, 2)
@@ -164,10 +172,10 @@ def test_page_stops_at_the_byte_budget_but_returns_at_least_one(store_dir: Path)
 def test_stats_per_run_and_task_type(store_dir: Path) -> None:
     async def body() -> None:
         log = await opened(store_dir)
-        await log.append(*line_for("a", run_id="r1", task_type="pick", won=True, steps=2))
-        await log.append(*line_for("b", run_id="r1", task_type="pick", won=False, steps=4))
-        await log.append(*line_for("c", run_id="r1", task_type="heat", won=True, steps=6))
-        await log.append(*line_for("d", run_id="r2", task_type="pick", won=True, steps=8))
+        await log.append(*entry_for("a", run_id="r1", task_type="pick", won=True, steps=2))
+        await log.append(*entry_for("b", run_id="r1", task_type="pick", won=False, steps=4))
+        await log.append(*entry_for("c", run_id="r1", task_type="heat", won=True, steps=6))
+        await log.append(*entry_for("d", run_id="r2", task_type="pick", won=True, steps=8))
         by_task = {aggregate.task_type: aggregate for aggregate in log.stats("r1")}
         assert (by_task["pick"].episodes, by_task["pick"].wins, by_task["pick"].steps) == (2, 1, 6)
         assert (by_task["heat"].episodes, by_task["heat"].wins) == (1, 1)
@@ -184,9 +192,9 @@ def test_torn_tail_is_cut_kept_in_a_corrupt_file_and_logged(
 ) -> None:
     async def fill() -> bytes:
         log = await opened(store_dir)
-        await log.append(*line_for("t-0"))
+        await log.append(*entry_for("t-0"))
         await log.close()
-        return line_for("t-1")[0]
+        return line_for("t-1")
 
     torn = run(fill)[:100]
     segment = store_dir / "trajectories-000001.jsonl"
@@ -196,7 +204,7 @@ def test_torn_tail_is_cut_kept_in_a_corrupt_file_and_logged(
     async def reopen() -> None:
         log = await opened(store_dir)
         assert len(log.index) == 1
-        assert await log.append(*line_for("t-1")) is True
+        assert await log.append(*entry_for("t-1")) is True
         await log.close()
 
     with caplog.at_level(logging.WARNING):
@@ -214,7 +222,7 @@ def test_torn_tail_is_cut_kept_in_a_corrupt_file_and_logged(
 def test_zero_filled_tail_after_power_loss_is_cut(store_dir: Path) -> None:
     async def fill() -> None:
         log = await opened(store_dir)
-        await log.append(*line_for("t-0"))
+        await log.append(*entry_for("t-0"))
         await log.close()
 
     run(fill)
@@ -231,7 +239,7 @@ def test_zero_filled_tail_after_power_loss_is_cut(store_dir: Path) -> None:
 
 
 def test_damage_in_the_middle_keeps_the_valid_lines_after_it(store_dir: Path) -> None:
-    lines = [line_for(f"t-{n}")[0] for n in range(3)]
+    lines = [line_for(f"t-{n}") for n in range(3)]
     store_dir.mkdir()
     segment = store_dir / "trajectories-000001.jsonl"
     segment.write_bytes(lines[0] + b'{"half a line\n' + lines[1] + b"not json\n" + lines[2])
@@ -252,8 +260,8 @@ def test_damage_in_the_middle_keeps_the_valid_lines_after_it(store_dir: Path) ->
 
 def test_a_later_copy_of_an_id_in_the_files_is_ignored(store_dir: Path) -> None:
     store_dir.mkdir()
-    first, _ = line_for("dup", won=True)
-    later, _ = line_for("dup", won=False)
+    first = line_for("dup", won=True)
+    later = line_for("dup", won=False)
     (store_dir / "trajectories-000001.jsonl").write_bytes(first + later)
 
     async def reopen() -> None:
@@ -266,14 +274,14 @@ def test_a_later_copy_of_an_id_in_the_files_is_ignored(store_dir: Path) -> None:
 
 def test_leftovers_of_an_interrupted_recovery_and_an_empty_last_segment(store_dir: Path) -> None:
     store_dir.mkdir()
-    (store_dir / "trajectories-000001.jsonl").write_bytes(line_for("t-0")[0])
+    (store_dir / "trajectories-000001.jsonl").write_bytes(line_for("t-0"))
     (store_dir / "trajectories-000002.jsonl").write_bytes(b"")
     (store_dir / "trajectories-000001.jsonl.tmp").write_bytes(b"partial rewrite")
     (store_dir / "notes.txt").write_bytes(b"not ours")
 
     async def reopen() -> None:
         log = await opened(store_dir)
-        await log.append(*line_for("t-1"))
+        await log.append(*entry_for("t-1"))
         await log.close()
 
     run(reopen)
@@ -286,7 +294,7 @@ def test_a_second_process_cannot_open_the_same_directory(store_dir: Path) -> Non
     async def body() -> None:
         log = await opened(store_dir)
         with pytest.raises(FailedPrecondition, match="in use"):
-            await opened(store_dir)
+            await opened(store_dir, lock_wait_seconds=0)
         await log.close()
         await (await opened(store_dir)).close()
 
@@ -297,13 +305,13 @@ def test_calls_before_open_or_after_close(store_dir: Path) -> None:
     async def body() -> None:
         log = TrajectoryLog(store_dir, segment_bytes=1 << 20)
         with pytest.raises(Unavailable, match="starting"):
-            await log.append(*line_for("t"))
+            await log.append(*entry_for("t"))
         with pytest.raises(Unavailable):
             log.read("t")
         await log.open()
         await log.close()
         with pytest.raises(Unavailable):
-            await log.append(*line_for("t"))
+            await log.append(*entry_for("t"))
 
     run(body)
 
@@ -311,7 +319,7 @@ def test_calls_before_open_or_after_close(store_dir: Path) -> None:
 def test_close_finishes_queued_appends(store_dir: Path) -> None:
     async def body() -> None:
         log = await opened(store_dir)
-        appends = [asyncio.create_task(log.append(*line_for(f"t-{n}"))) for n in range(50)]
+        appends = [asyncio.create_task(log.append(*entry_for(f"t-{n}"))) for n in range(50)]
         await asyncio.sleep(0)
         await log.close()
         assert all(task.result() for task in appends)
@@ -323,10 +331,10 @@ def test_close_finishes_queued_appends(store_dir: Path) -> None:
 def test_a_caller_that_gives_up_does_not_cancel_the_write(store_dir: Path) -> None:
     async def body() -> None:
         log = await opened(store_dir)
-        task = asyncio.create_task(log.append(*line_for("t-0")))
+        task = asyncio.create_task(log.append(*entry_for("t-0")))
         await asyncio.sleep(0)
         task.cancel()
-        assert await log.append(*line_for("t-0")) is False
+        assert await log.append(*entry_for("t-0")) is False
         await log.close()
 
     run(body)
@@ -336,10 +344,10 @@ def test_a_caller_that_gives_up_does_not_cancel_the_write(store_dir: Path) -> No
 def test_giving_up_affects_only_the_caller_that_gave_up(store_dir: Path) -> None:
     async def body() -> None:
         log = await opened(store_dir)
-        owner = asyncio.create_task(log.append(*line_for("t-0")))
+        owner = asyncio.create_task(log.append(*entry_for("t-0")))
         await asyncio.sleep(0)
-        duplicate = asyncio.create_task(log.append(*line_for("t-0")))
-        impatient = asyncio.create_task(log.append(*line_for("t-0")))
+        duplicate = asyncio.create_task(log.append(*entry_for("t-0")))
+        impatient = asyncio.create_task(log.append(*entry_for("t-0")))
         await asyncio.sleep(0)
         owner.cancel()
         impatient.cancel()
@@ -351,9 +359,97 @@ def test_giving_up_affects_only_the_caller_that_gave_up(store_dir: Path) -> None
     assert stored_ids(store_dir) == ["t-0"]
 
 
+def test_a_killed_writer_is_replaced_and_nothing_is_lost_or_stored_twice(store_dir: Path) -> None:
+    count = 2000
+
+    async def body() -> list[bool]:
+        log = await opened(store_dir, segment_bytes=64 * 1024)
+        killed = log.writer_pid
+        assert killed is not None and killed != os.getpid()
+
+        async def append_until_stored(n: int) -> bool:
+            while True:
+                try:
+                    return await log.append(*entry_for(f"t-{n}"))
+                except Unavailable:  # in flight when the writer died, or during its restart
+                    await asyncio.sleep(0.01)
+
+        appends = []
+        for n in range(count):  # a steady stream, so that some are in flight at the kill
+            appends.append(asyncio.create_task(append_until_stored(n)))
+            if n % 10 == 0:
+                await asyncio.sleep(0.001)
+            if n == count // 4:
+                os.kill(killed, signal.SIGKILL)
+        created = await asyncio.gather(*appends)
+        assert log.writer_restarts == 1 and log.writer_pid not in (None, killed)
+        assert all(json.loads(log.read(f"t-{n}"))["trajectory_id"] == f"t-{n}" for n in range(count))
+        await log.close()
+        return created
+
+    created = run(body)
+    # An append the dead writer had made durable is found by its retry (created=False).
+    assert len(created) == count
+    assert sorted(stored_ids(store_dir)) == sorted(f"t-{n}" for n in range(count))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_lines_a_dying_writer_made_durable_are_found_not_written_again(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_send = writer.send
+    acks = 0
+
+    def send_then_die_on_the_third_ack(sock: socket.socket, message: dict[str, Any]) -> None:
+        nonlocal acks
+        acks += 1
+        if acks == 3:  # after its commit: durable on disk, never acknowledged
+            raise RuntimeError("the writer dies here")
+        real_send(sock, message)
+
+    monkeypatch.setattr(writer, "send", send_then_die_on_the_third_ack)
+
+    async def body() -> list[bool | str]:
+        log = await opened(store_dir, writer_in_thread=True)
+        outcomes: list[bool | str] = [await log.append(*entry_for("t-0"))]
+        try:
+            await log.append(*entry_for("t-1"))
+        except Unavailable:
+            outcomes.append("unavailable")
+        for _ in range(500):  # the writer restarts in the background
+            if log.writer_restarts:
+                break
+            await asyncio.sleep(0.01)
+        for n in (1, 2, 3):  # t-1 again: the caller's retry
+            outcomes.append(await log.append(*entry_for(f"t-{n}")))
+        await log.close()
+        return outcomes
+
+    # Answers: "ready", t-0, then t-1's commit, which dies unanswered.
+    assert run(body) == [True, "unavailable", False, True, True]
+    assert stored_ids(store_dir) == ["t-0", "t-1", "t-2", "t-3"]
+
+
+def test_the_writer_is_a_process_that_stops_with_the_log(store_dir: Path) -> None:
+    async def body() -> int:
+        log = await opened(store_dir)
+        pid = log.writer_pid
+        assert pid is not None and pid != os.getpid()
+        os.kill(pid, signal.SIGTERM)  # ignored: only the log decides when writing stops
+        os.kill(pid, signal.SIGINT)
+        assert await log.append(*entry_for("t-0")) is True
+        await log.close()
+        return pid
+
+    pid = run(body)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
 @pytest.fixture
 def faulty_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """Make os.write / os.fsync fail on segment files only, on demand."""
+    """Make os.write / os.fsync fail on segment files only, on demand (in this process: open the
+    log with `writer_in_thread=True`)."""
     faults: dict[str, Any] = {"write": None, "fsync": None}
     real_write, real_fsync = os.write, os.fsync
 
@@ -381,13 +477,13 @@ def faulty_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 def test_disk_full_is_reported_and_leaves_no_partial_line(store_dir: Path, faulty_io: dict[str, Any]) -> None:
     async def body() -> None:
-        log = await opened(store_dir)
-        await log.append(*line_for("t-0"))
+        log = await opened(store_dir, writer_in_thread=True)
+        await log.append(*entry_for("t-0"))
         faulty_io["write"] = errno.ENOSPC
         with pytest.raises(ResourceExhausted, match="no space"):
-            await log.append(*line_for("t-1"))
+            await log.append(*entry_for("t-1"))
         faulty_io["write"] = None
-        assert await log.append(*line_for("t-1")) is True
+        assert await log.append(*entry_for("t-1")) is True
         await log.close()
 
     run(body)
@@ -398,14 +494,14 @@ def test_after_a_failed_fsync_appends_stop_but_reads_go_on(
     store_dir: Path, faulty_io: dict[str, Any]
 ) -> None:
     async def body() -> None:
-        log = await opened(store_dir)
-        await log.append(*line_for("t-0"))
+        log = await opened(store_dir, writer_in_thread=True)
+        await log.append(*entry_for("t-0"))
         faulty_io["fsync"] = errno.EIO
         with pytest.raises(Unavailable, match="nothing was stored"):
-            await log.append(*line_for("t-1"))
+            await log.append(*entry_for("t-1"))
         faulty_io["fsync"] = None
         with pytest.raises(Unavailable, match="restart"):
-            await log.append(*line_for("t-2"))
+            await log.append(*entry_for("t-2"))
         assert log.read("t-0")
         with pytest.raises(NotFound):
             log.read("t-1")

@@ -44,6 +44,15 @@ def test_decode_inverts_encode() -> None:
     assert records.meta_from_line(line.rstrip(b"\n")) == records.encode(trajectory, 1 << 20)[1]
 
 
+@pytest.mark.parametrize("goal_progress", [0.0, 1 / 3, 0.1, 1.0, float("nan"), float("inf")])
+def test_metadata_from_the_proto_is_what_the_stored_line_gives(goal_progress: float) -> None:
+    # Appends index `meta_of(trajectory)`; start-up indexes `meta_from_line` of what was stored.
+    trajectory = sample_trajectory("t", steps=4, won=False)
+    trajectory.goal_progress = goal_progress
+    line = records.encode_line(trajectory, 1 << 20)
+    assert records.meta_of(trajectory) == records.meta_from_line(line.rstrip(b"\n"))
+
+
 def test_decode_skips_fields_a_newer_writer_added() -> None:
     line, _ = records.encode(sample_trajectory("x"), 1 << 20)
     document = json.loads(line)
