@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
-from alfagent_common.grpc_errors import Context, Handler
+from alfagent_common.grpc_errors import Context, Handler, translate_stream, translate_unary
 
 # Hop-by-hop or per-connection headers that must not be copied onto the forwarded call.
 _NOT_FORWARDED = {"user-agent", "grpc-accept-encoding", "grpc-timeout", ":authority"}
@@ -28,15 +28,19 @@ def _metadata(context: Context) -> tuple[tuple[str, Any], ...]:
 class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     def __init__(self, service: ServiceDescriptor, channel: grpc.aio.Channel) -> None:
         self._channel = channel
-        self._streaming = {f"/{service.full_name}/{m.name}": m.server_streaming for m in service.methods}
+        # Built once per method; anything unexpected in a forwarder becomes INTERNAL, as elsewhere.
+        self._handlers: dict[str, Handler] = {}
+        for method in service.methods:
+            path = f"/{service.full_name}/{method.name}"
+            if method.server_streaming:
+                forward = translate_stream(self._forward_stream(path), path)
+                self._handlers[path] = grpc.unary_stream_rpc_method_handler(forward)
+            else:
+                forward = translate_unary(self._forward_unary(path), path)
+                self._handlers[path] = grpc.unary_unary_rpc_method_handler(forward)
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Handler | None:
-        path = handler_call_details.method
-        if path not in self._streaming:
-            return None
-        if self._streaming[path]:
-            return grpc.unary_stream_rpc_method_handler(self._forward_stream(path))
-        return grpc.unary_unary_rpc_method_handler(self._forward_unary(path))
+        return self._handlers.get(handler_call_details.method)
 
     def _forward_unary(self, path: str) -> Any:
         # No serializers: requests and answers pass through as bytes.

@@ -21,11 +21,13 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
 from alfagent_common import errors, logs
+from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import SERVER_OPTIONS, serve
 from env_service.client import EnvClient
 from store_service.client import StoreClient
 
-SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"]
+SERVICE_NAME = SERVICE.full_name
 # Forwarded through the agent's port as well (see agent_service/forwarding.py).
 ENV_SERVICE = env_pb2.DESCRIPTOR.services_by_name["EnvService"]
 STORE_SERVICE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
@@ -84,14 +86,10 @@ async def run(config: AgentConfig) -> None:
         await store_channel.close(grace=None)
 
     def register(server: grpc.aio.Server) -> None:
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(
-            AgentServicer(
-                runner,
-                evaluator,
-                EpisodeDefaults(config.default_max_steps, config.model, config.openai_base_url),
-            ),
-            server,
+        servicer = AgentServicer(
+            runner, evaluator, EpisodeDefaults(config.default_max_steps, config.model, config.openai_base_url)
         )
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
         server.add_generic_rpc_handlers(
             [ForwardingHandler(ENV_SERVICE, env_channel), ForwardingHandler(STORE_SERVICE, store_channel)]
         )

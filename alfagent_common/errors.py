@@ -1,8 +1,8 @@
 """Domain errors raised by the services' core code.
 
-The core never imports grpc; it raises these, and one server interceptor
-(`alfagent_common.grpc_errors`) turns each into its gRPC status code. Messages are written
-for a person: they name the bad value and say what would have been valid.
+The core never imports grpc; it raises these, and the wrapper every servicer is registered
+with (`alfagent_common.grpc_errors.with_domain_errors`) turns each into its gRPC status code.
+Messages are written for a person: they name the bad value and say what would have been valid.
 """
 
 

@@ -1,17 +1,21 @@
-"""One server interceptor that maps domain errors to gRPC status codes.
+"""Domain errors to gRPC status codes, for every service's handlers.
 
-Handlers stay free of try/except boilerplate: they let `AlfagentError`s propagate and this
-interceptor aborts the call with the matching code. Anything unexpected becomes INTERNAL with
-a generic message; the traceback goes to the log, never to the client.
+Handlers stay free of try/except boilerplate: they let `AlfagentError`s propagate and the wrapper
+that `with_domain_errors` puts around each of them aborts the call with the matching code.
+Anything unexpected becomes INTERNAL with a generic message; the traceback goes to the log, never
+to the client. The wrappers are made once, when a servicer is registered: a server interceptor
+did the same on every call and cost the store about 7% of a no-op call's CPU (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeAlias
+import types
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeAlias, TypeVar, cast
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 
 from alfagent_common import errors
 
@@ -45,44 +49,23 @@ async def _abort_for(error: Exception, context: Context, method: str) -> None:
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method}; see the service log")
 
 
-class DomainErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self) -> None:
-        # Wrapped handlers per method: building them on every call is measurable per-RPC cost,
-        # and a server's handler for a method never changes once it serves.
-        self._wrapped: dict[str, Handler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler:
-        method = handler_call_details.method
-        wrapped = self._wrapped.get(method)
-        if wrapped is None:
-            handler = await continuation(handler_call_details)
-            if handler is None:
-                return handler
-            wrapped = self._wrapped[method] = self._wrap(handler, method)
-        return wrapped
-
-    @staticmethod
-    def _wrap(handler: Handler, method: str) -> Handler:
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+Servicer = TypeVar("Servicer")
 
 
-def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+def with_domain_errors(servicer: Servicer, service: ServiceDescriptor) -> Servicer:
+    """What to register instead of `servicer`: the same RPC methods, each wrapped once.
+
+    add_StoreServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
+    """
+    wrapped = types.SimpleNamespace()
+    for method in service.methods:
+        path = f"/{service.full_name}/{method.name}"
+        wrap = translate_stream if method.server_streaming else translate_unary
+        setattr(wrapped, method.name, wrap(getattr(servicer, method.name), path))
+    return cast(Servicer, wrapped)
+
+
+def translate_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
     async def wrapped(request: Any, context: Context) -> Any:
         try:
             return await behaviour(request, context)
@@ -94,7 +77,7 @@ def _wrap_unary(behaviour: Callable[..., Any], method: str) -> Callable[..., Any
     return wrapped
 
 
-def _wrap_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
+def translate_stream(behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
     async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
         try:
             async for response in behaviour(request, context):

@@ -1,9 +1,9 @@
 """The one way every service runs its gRPC server.
 
-Builds a `grpc.aio` server with the domain-error interceptor, the library's health servicer
-and server reflection; reports SERVING only after the service says it is ready; on SIGTERM or
-SIGINT reports NOT_SERVING, lets in-flight calls finish within a grace period, then runs the
-service's own shutdown.
+Builds a `grpc.aio` server with the library's health servicer and server reflection (services
+register their servicers through `grpc_errors.with_domain_errors`); reports SERVING only after
+the service says it is ready; on SIGTERM or SIGINT reports NOT_SERVING, lets in-flight calls
+finish within a grace period, then runs the service's own shutdown.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-
-from alfagent_common.grpc_errors import DomainErrorInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ async def serve(
     stop_event: asyncio.Event | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop_event`), then shut down gracefully."""
-    server = grpc.aio.server(interceptors=[DomainErrorInterceptor()], options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)

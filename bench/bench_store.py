@@ -259,7 +259,8 @@ async def grpc_appends(address: str, clients: int, total: int, warmup: int) -> t
 def noop_store(ports: Any) -> None:
     """A StoreService whose AppendTrajectory does nothing: the floor gRPC itself sets."""
     from alfagent.store.v1 import store_pb2, store_pb2_grpc
-    from alfagent_common.grpc_errors import DomainErrorInterceptor
+    from alfagent_common.grpc_errors import with_domain_errors
+    from store_service.server import SERVICE
 
     class Noop(store_pb2_grpc.StoreServiceServicer):
         async def AppendTrajectory(self, request: Any, context: Any) -> Any:
@@ -268,9 +269,10 @@ def noop_store(ports: Any) -> None:
             )
 
     async def serve() -> None:
-        server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
+        server = grpc.aio.server()
         # The other RPCs are never called here; the stubs mark them abstract.
-        store_pb2_grpc.add_StoreServiceServicer_to_server(Noop(), server)  # type: ignore[abstract]
+        noop = with_domain_errors(Noop(), SERVICE)  # type: ignore[abstract]
+        store_pb2_grpc.add_StoreServiceServicer_to_server(noop, server)
         ports.put(server.add_insecure_port("127.0.0.1:0"))
         await server.start()
         await server.wait_for_termination()

@@ -8,6 +8,7 @@ import logging
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent_common import logs
+from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import serve
 from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
@@ -17,7 +18,8 @@ from env_service.sessions import EnvCore
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = env_pb2.DESCRIPTOR.services_by_name["EnvService"].full_name
+SERVICE = env_pb2.DESCRIPTOR.services_by_name["EnvService"]
+SERVICE_NAME = SERVICE.full_name
 
 
 async def run(config: EnvConfig) -> None:
@@ -57,7 +59,9 @@ async def run(config: EnvConfig) -> None:
         port=config.port,
         host=config.host,
         service_names=[SERVICE_NAME],
-        register=lambda server: env_pb2_grpc.add_EnvServiceServicer_to_server(EnvServicer(core), server),
+        register=lambda server: env_pb2_grpc.add_EnvServiceServicer_to_server(
+            with_domain_errors(EnvServicer(core), SERVICE), server
+        ),
         start=start,
         stop=stop,
     )

@@ -7,12 +7,14 @@ import asyncio
 import grpc
 
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
+from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import serve
 from store_service.config import StoreConfig
 from store_service.log import TrajectoryLog
 from store_service.servicer import StoreServicer
 
-SERVICE_NAME = store_pb2.DESCRIPTOR.services_by_name["StoreService"].full_name
+SERVICE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
+SERVICE_NAME = SERVICE.full_name
 
 
 async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> None:
@@ -24,7 +26,7 @@ async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> N
     servicer = StoreServicer(log)
 
     def register(server: grpc.aio.Server) -> None:
-        store_pb2_grpc.add_StoreServiceServicer_to_server(servicer, server)
+        store_pb2_grpc.add_StoreServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
 
     async def start() -> None:
         await log.open()

@@ -1,6 +1,6 @@
 """StoreService over gRPC: a thin adapter. Validate, convert at the edge, call the log, convert back.
 
-Domain errors propagate to `alfagent_common.grpc_errors.DomainErrorInterceptor`.
+Domain errors propagate to the wrapper `alfagent_common.grpc_errors.with_domain_errors` adds.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `StoreProcess` runs `python -m store_service` exactly as a container would, with PORT=0, a temp
 STORE_DIR and a scrubbed environment, and learns its port from the "serving" JSON log line.
-`InProcessStore` runs the same servicer and interceptor on a free port in a thread with its own
+`InProcessStore` runs the same servicer, errors translated alike, on a free port in a thread with its own
 event loop, so tests stay plain synchronous functions in both cases.
 """
 
@@ -23,10 +23,11 @@ import grpc
 
 from alfagent.store.v1 import store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_common.grpc_errors import DomainErrorInterceptor
+from alfagent_common.grpc_errors import with_domain_errors
 from store_service import records
 from store_service.log import TrajectoryLog
 from store_service.records import RecordMeta
+from store_service.server import SERVICE
 from store_service.servicer import StoreServicer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ class StoreProcess:
 
 
 class InProcessStore:
-    """The servicer, the log and the domain-error interceptor on a free port, in a thread."""
+    """The servicer (with domain errors translated), the log, on a free port, in a thread."""
 
     def __init__(self, store_dir: Path, *, segment_bytes: int = 1 << 20, max_trajectory_bytes: int = 1 << 20):
         self.store_dir = store_dir
@@ -137,9 +138,9 @@ class InProcessStore:
 
     async def _start(self) -> None:
         await self.log.open()
-        self._server = grpc.aio.server(interceptors=[DomainErrorInterceptor()])
+        self._server = grpc.aio.server()
         servicer = StoreServicer(self.log)
-        store_pb2_grpc.add_StoreServiceServicer_to_server(servicer, self._server)
+        store_pb2_grpc.add_StoreServiceServicer_to_server(with_domain_errors(servicer, SERVICE), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
 
