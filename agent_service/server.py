@@ -22,7 +22,7 @@ from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
 from alfagent_common import errors, logs
 from alfagent_common.grpc_errors import with_domain_errors
-from alfagent_common.server import SERVER_OPTIONS, serve
+from alfagent_common.server import CHANNEL_OPTIONS, serve
 from env_service.client import EnvClient
 from store_service.client import StoreClient
 
@@ -68,8 +68,8 @@ def policy_factory(llm: LLMPolicies | None) -> PolicyFactory:
 
 
 async def run(config: AgentConfig) -> None:
-    env_channel = grpc.aio.insecure_channel(config.env_addr, options=SERVER_OPTIONS)
-    store_channel = grpc.aio.insecure_channel(config.store_addr, options=SERVER_OPTIONS)
+    env_channel = grpc.aio.insecure_channel(config.env_addr, options=CHANNEL_OPTIONS)
+    store_channel = grpc.aio.insecure_channel(config.store_addr, options=CHANNEL_OPTIONS)
     env = RemoteEnv(EnvClient(env_channel))
     store = RemoteStore(StoreClient(store_channel))
     llm = make_llm_policies(config, env)

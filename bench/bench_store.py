@@ -36,6 +36,7 @@ from typing import Any
 import grpc
 
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common.server import CHANNEL_OPTIONS
 from launcher.processes import ServiceProcess, start_service
 from store_service import records
 from store_service.client import StoreClient
@@ -232,7 +233,8 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 async def grpc_appends(address: str, clients: int, total: int, warmup: int) -> tuple[float, int]:
-    channels = [grpc.aio.insecure_channel(address) for _ in range(clients)]
+    # The options the agent's channel to the store uses.
+    channels = [grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) for _ in range(clients)]
     stores = [StoreClient(channel) for channel in channels]
 
     async def run(prefix: str, count: int) -> None:
@@ -330,7 +332,7 @@ def bench_grpc_appends(root: Path, clients: int, total: int) -> dict[str, Any]:
 
 async def timed_gets(address: str, ids: list[str], lines: Lines) -> list[float]:
     latencies = []
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         store = StoreClient(channel)
         for trajectory_id in ids[:50]:  # warm-up, and a check of what comes back
             assert (await store.get(trajectory_id)).trajectory_id == trajectory_id

@@ -1,6 +1,7 @@
 """A small typed client for StoreService that speaks in trajectories and domain exceptions.
 
-    async with grpc.aio.insecure_channel(os.environ["STORE_ADDR"]) as channel:
+    # CHANNEL_OPTIONS: alfagent_common.server's, as the agent uses (large messages, less overhead).
+    async with grpc.aio.insecure_channel(os.environ["STORE_ADDR"], options=CHANNEL_OPTIONS) as channel:
         store = StoreClient(channel)
         trajectory_id, created = await store.append(trajectory)
 
