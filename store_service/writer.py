@@ -3,9 +3,10 @@
 `TrajectoryLog` (in the store's main process) sends each trajectory the moment it arrives. This
 side encodes it to its JSON line and, as soon as no more input is waiting, writes every line
 encoded so far with one write(), makes them durable with one fsync and acknowledges them together:
-group commit, with batches as large as the load makes them. Why a process: in the gRPC process,
-encoding and the commit thread's hand-offs held the GIL that the thread serving gRPC needs, and
-that thread was what limited appends (bench/RESULTS.md); here they run on the other core.
+group commit, with batches as large as the load makes them (under concurrent load a batch may
+wait up to half a millisecond to grow). Why a process: in the gRPC process, encoding and the
+commit thread's hand-offs held the GIL that the thread serving gRPC needs, and that thread was
+what limited appends (bench/RESULTS.md); here they run on the other core.
 
 Wire format, both ways over one Unix stream socket: frames of a 4-byte little-endian length and a
 body. Towards the writer a body is a serialized `Trajectory`; from the writer it is a JSON object:
@@ -31,9 +32,11 @@ import argparse
 import errno as errno_codes
 import logging
 import os
+import select
 import signal
 import socket
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,8 @@ log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("<I")
 RECEIVE_BYTES = 1 << 20
+# The longest a commit waits for more lines once the batch has started (see `more_is_coming`).
+COMMIT_DELAY_SECONDS = 0.0005
 
 
 class Broken(Exception):
@@ -174,17 +179,33 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
     sock.sendall(HEADER.pack(len(body)) + body)
 
 
+def more_is_coming(sock: socket.socket, batch: int, last_batch: int, deadline: float) -> bool:
+    """Whether to hold the commit for more input (True once some has come, within the deadline).
+
+    Under concurrent load a commit of one or two lines is followed by another right away; waiting
+    a little for the batch to reach the last one's size saves fsyncs (16 clients: 0.36 -> 0.29
+    per append, and more appends per second). A lone caller, whose batches are single, never
+    waits.
+    """
+    remaining = deadline - time.monotonic()
+    if batch >= last_batch or remaining <= 0:
+        return False
+    return bool(select.select([sock], [], [], remaining)[0])
+
+
 def serve(sock: socket.socket, segment: SegmentWriter, max_line_bytes: int) -> None:
     """Answer until the other end closes the socket."""
     send(sock, {"ready": True, "pid": os.getpid()})
     buffer = bytearray()
     closed = False
+    last_batch = 0
     while not closed:
         chunk = sock.recv(RECEIVE_BYTES)  # nothing is waiting to be committed: block
         if not chunk:
             break
         buffer += chunk
         batch = Batch()
+        deadline = time.monotonic() + COMMIT_DELAY_SECONDS
         while True:
             for body in take_frames(buffer):
                 batch.add(body, max_line_bytes)
@@ -192,11 +213,14 @@ def serve(sock: socket.socket, segment: SegmentWriter, max_line_bytes: int) -> N
             try:
                 chunk = sock.recv(RECEIVE_BYTES, socket.MSG_DONTWAIT)
             except BlockingIOError:
-                break
+                if not more_is_coming(sock, len(batch.sizes), last_batch, deadline):
+                    break
+                continue
             if not chunk:
                 closed = True
                 break
             buffer += chunk
+        last_batch = len(batch.sizes)
         if batch.sizes:
             try:
                 send(sock, batch.commit(segment))

@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -508,3 +509,19 @@ def test_after_a_failed_fsync_appends_stop_but_reads_go_on(
         await log.close()
 
     run(body)
+
+
+def test_a_commit_waits_for_more_lines_only_under_concurrent_load() -> None:
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        started = time.monotonic()
+        # A lone caller: this batch is as big as the last one, so commit now.
+        assert writer.more_is_coming(theirs, 1, 1, deadline=started + 5) is False
+        assert time.monotonic() - started < 1
+        # Smaller than the last batch, nothing arriving: wait until the deadline, then commit.
+        started = time.monotonic()
+        assert writer.more_is_coming(theirs, 1, 4, deadline=started + 0.2) is False
+        assert time.monotonic() - started >= 0.19
+        # Something arrives: hold the commit for it.
+        ours.sendall(b"x")
+        assert writer.more_is_coming(theirs, 1, 4, deadline=time.monotonic() + 5) is True
