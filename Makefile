@@ -44,7 +44,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy alfagent_common env_service store_service agent_service launcher
+	$(BIN)/mypy alfagent_common env_service store_service agent_service launcher bench tests
 
 check: lint typecheck test
 

@@ -32,7 +32,7 @@ def assert_env_still_serves(env: env_pb2_grpc.EnvServiceStub) -> None:
 def test_unknown_session_is_not_found(env: env_pb2_grpc.EnvServiceStub) -> None:
     error = rpc_error(env.Step, env_pb2.StepRequest(session_id="0123456789abcdef", action="look"))
     assert error.code() == grpc.StatusCode.NOT_FOUND
-    assert "0123456789abcdef" in error.details()
+    assert "0123456789abcdef" in (error.details() or "")
     assert_env_still_serves(env)
 
 
@@ -44,23 +44,23 @@ def test_malformed_session_id_is_invalid(env: env_pb2_grpc.EnvServiceStub) -> No
 def test_unknown_game_id_names_the_game(env: env_pb2_grpc.EnvServiceStub) -> None:
     error = rpc_error(env.Reset, env_pb2.ResetRequest(game_id="generated_eval/no-such-game/trial_T0"))
     assert error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
-    assert "no-such-game" in error.details()
+    assert "no-such-game" in (error.details() or "")
     assert_env_still_serves(env)
 
 
 def test_unknown_task_type_names_it(env: env_pb2_grpc.EnvServiceStub) -> None:
     error = rpc_error(env.Reset, env_pb2.ResetRequest(task_type="juggle_three_apples"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "juggle_three_apples" in error.details()
+    assert "juggle_three_apples" in (error.details() or "")
 
 
 def test_unknown_split_and_index_out_of_range(env: env_pb2_grpc.EnvServiceStub) -> None:
     error = rpc_error(env.Reset, env_pb2.ResetRequest(split="valid_unseen_typo"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "valid_unseen_typo" in error.details()
+    assert "valid_unseen_typo" in (error.details() or "")
     error = rpc_error(env.Reset, env_pb2.ResetRequest(task_type="pick_and_place_simple", index=100000))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "100000" in error.details()
+    assert "100000" in (error.details() or "")
 
 
 def test_step_after_the_episode_ended_is_a_failed_precondition(env: env_pb2_grpc.EnvServiceStub) -> None:
@@ -96,7 +96,7 @@ def test_empty_huge_and_control_character_actions_are_invalid(
     reset = env.Reset(env_pb2.ResetRequest(task_type="pick_and_place_simple"), timeout=60)
     error = rpc_error(env.Step, env_pb2.StepRequest(session_id=reset.session_id, action=action))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert expected_in_message in error.details()
+    assert expected_in_message in (error.details() or "")
     # The session is untouched: the next step is its first.
     step = env.Step(env_pb2.StepRequest(session_id=reset.session_id, action="look"), timeout=60)
     assert step.step_index == 1
@@ -141,12 +141,12 @@ def test_agent_rejects_a_missing_policy_and_a_bad_task_type(
     agent = agent_pb2_grpc.AgentServiceStub(agent_channel)
     error = rpc_error(agent.RunEpisode, agent_pb2.RunEpisodeRequest(task_type="pick_and_place_simple"))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "policy" in error.details()
+    assert "policy" in (error.details() or "")
     error = rpc_error(
         agent.RunEpisode, agent_pb2.RunEpisodeRequest(task_type="no_such_type", policy=trajectory_pb2.EXPERT)
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "no_such_type" in error.details()
+    assert "no_such_type" in (error.details() or "")
 
 
 def test_agent_rejects_a_malformed_run_id_before_playing(agent_channel: grpc.Channel) -> None:
@@ -156,4 +156,4 @@ def test_agent_rejects_a_malformed_run_id_before_playing(agent_channel: grpc.Cha
     )
     error = rpc_error(agent.RunEpisode, request)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "run_id" in error.details() and "' '" in error.details()
+    assert "run_id" in (error.details() or "") and "' '" in (error.details() or "")

@@ -4,12 +4,14 @@ in-memory versions that follow the same contracts (won/done, step cap, idempoten
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from agent_service.episode import (
     Decision,
     EndReason,
+    EpisodeOutcome,
     EpisodeRequest,
     GameRef,
     PolicyKind,
@@ -36,14 +38,14 @@ class ScriptedPolicy:
 
 def run(
     policy: Policy, request: EpisodeRequest, env: MemoryEnv | None = None, store: MemoryStore | None = None
-):  # type: ignore[no-untyped-def]
+) -> tuple[EpisodeOutcome, MemoryEnv, MemoryStore]:
     env = env or MemoryEnv()
     store = store or MemoryStore()
     outcome = asyncio.run(EpisodeRunner(env, store, lambda _: policy).run(request))
     return outcome, env, store
 
 
-def expert_request(**overrides) -> EpisodeRequest:  # type: ignore[no-untyped-def]
+def expert_request(**overrides: Any) -> EpisodeRequest:
     return EpisodeRequest(**{"policy": PolicyKind.EXPERT, "run_id": "r1", "max_steps": 50, **overrides})
 
 
