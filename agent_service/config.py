@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from alfagent_common.settings import get_float, get_int, get_str
+from alfagent_common.settings import ConfigError, get_float, get_int, get_str
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class AgentConfig:
     llm_max_attempts: int = 6
     llm_max_wait_seconds: float = 120.0
     max_concurrency: int = 64
+    # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL; empty: any.
+    allowed_base_urls: tuple[str, ...] = ()
     # Prompt budget of the LLM policy (estimated as characters / 4); older turns are dropped.
     context_tokens: int = 6000
     log_level: str = "INFO"
@@ -48,6 +50,16 @@ class AgentConfig:
                 environ, "ALFAGENT_LLM_MAX_WAIT_SECONDS", cls.llm_max_wait_seconds
             ),
             context_tokens=get_int(environ, "ALFAGENT_CONTEXT_TOKENS", cls.context_tokens, minimum=500),
+            allowed_base_urls=allowed_base_urls(get_str(environ, "ALFAGENT_ALLOWED_BASE_URLS", "")),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
+
+
+def allowed_base_urls(text: str) -> tuple[str, ...]:
+    """ALFAGENT_ALLOWED_BASE_URLS: comma-separated http(s) endpoints (e.g. `http://vllm:8000/v1`)."""
+    urls = tuple(url.strip() for url in text.split(",") if url.strip())
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"ALFAGENT_ALLOWED_BASE_URLS: {url!r} must start with http:// or https://")
+    return urls

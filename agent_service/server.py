@@ -45,6 +45,7 @@ def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
             max_attempts=config.llm_max_attempts, max_wait_seconds=config.llm_max_wait_seconds
         ),
         context_tokens=config.context_tokens,
+        allowed_base_urls=config.allowed_base_urls,
     )
 
 

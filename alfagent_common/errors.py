@@ -14,6 +14,10 @@ class InvalidRequest(AlfagentError, ValueError):
     """The request is malformed or names something that cannot exist (INVALID_ARGUMENT)."""
 
 
+class PermissionDenied(AlfagentError):
+    """The request asks for something this service is configured not to do (PERMISSION_DENIED)."""
+
+
 class NotFound(AlfagentError, LookupError):
     """The request names something well-formed that does not exist (NOT_FOUND)."""
 

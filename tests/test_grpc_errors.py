@@ -24,6 +24,8 @@ class Store(store_pb2_grpc.StoreServiceServicer):
     async def GetTrajectory(self, request: Any, context: Any) -> trajectory_pb2.Trajectory:
         if request.trajectory_id == "missing":
             raise errors.NotFound("no trajectory with trajectory_id 'missing'")
+        if request.trajectory_id == "denied":
+            raise errors.PermissionDenied("not an endpoint this agent may call")
         if request.trajectory_id == "full":
             raise errors.ResourceExhausted("no space left")
         if request.trajectory_id == "abort":
@@ -41,8 +43,11 @@ class Agent(agent_pb2_grpc.AgentServiceServicer):
 
 async def calls(body: Any) -> Any:
     server = grpc.aio.server()
-    store_pb2_grpc.add_StoreServiceServicer_to_server(with_domain_errors(Store(), STORE), server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(Agent(), AGENT), server)
+    # Each implements only the method under test; the others are never called.
+    store = with_domain_errors(Store(), STORE)  # type: ignore[abstract]
+    agent = with_domain_errors(Agent(), AGENT)  # type: ignore[abstract]
+    store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
@@ -68,6 +73,7 @@ def get(trajectory_id: str) -> tuple[grpc.StatusCode, str]:
 def test_domain_errors_become_their_status_with_their_message() -> None:
     assert get("t-1") == (grpc.StatusCode.OK, "t-1")
     assert get("missing") == (grpc.StatusCode.NOT_FOUND, "no trajectory with trajectory_id 'missing'")
+    assert get("denied") == (grpc.StatusCode.PERMISSION_DENIED, "not an endpoint this agent may call")
     assert get("full") == (grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left")
     assert get("abort") == (grpc.StatusCode.PERMISSION_DENIED, "aborted by the handler itself")
 
@@ -84,7 +90,7 @@ def test_anything_else_is_internal_and_only_the_log_has_the_details(caplog: pyte
 def test_a_stream_keeps_what_it_sent_then_ends_with_the_status() -> None:
     async def body(channel: grpc.aio.Channel) -> tuple[list[str], grpc.StatusCode, str]:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
-        received = []
+        received: list[str] = []
         try:
             async for event in stub.StreamEpisode(agent_pb2.RunEpisodeRequest()):
                 received.append(event.WhichOneof("event") or "")

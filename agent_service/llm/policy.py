@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from agent_service.episode import Decision, EpisodeRequest, Usage
 from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, public_url
@@ -140,7 +141,9 @@ class LLMPolicies:
 
     The API key is only ever sent to the configured endpoint (`OPENAI_BASE_URL`, or OpenAI's own
     when that is unset): a request naming another `base_url` is sent without it, so no caller
-    can have the key delivered to a server of their choosing.
+    can have the key delivered to a server of their choosing. With `allowed_base_urls` set
+    (ALFAGENT_ALLOWED_BASE_URLS), a request may name no endpoint but those and the configured
+    one: the agent then calls no server its callers choose.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class LLMPolicies:
         timeout_seconds: float,
         retry: RetrySettings,
         context_tokens: int = LLMSettings.context_tokens,
+        allowed_base_urls: tuple[str, ...] = (),
     ) -> None:
         self._library = library
         self._default_model = default_model
@@ -160,6 +164,7 @@ class LLMPolicies:
         self._api_key = api_key
         self._retry = retry
         self._context_tokens = context_tokens
+        self._allowed_base_urls = allowed_base_urls
         self._clients = ClientPool(timeout_seconds=timeout_seconds)
 
     def settings_for(self, request: EpisodeRequest) -> LLMSettings:
@@ -178,6 +183,12 @@ class LLMPolicies:
             raise errors.InvalidRequest(
                 f"base_url {public_url(base_url)!r} must start with http:// or https://"
             )
+        if not self._may_call(base_url):
+            raise errors.PermissionDenied(
+                f"base_url {public_url(base_url)!r} is not an endpoint this agent may call; it allows "
+                f"{', '.join(map(public_url, self._allowed_base_urls))} (ALFAGENT_ALLOWED_BASE_URLS) "
+                "and OPENAI_BASE_URL"
+            )
         if request.prompt_mode not in PROMPT_MODES:
             raise errors.InvalidRequest(f"prompt_mode {request.prompt_mode!r} is not one of {PROMPT_MODES}")
         if request.grounding not in GROUNDINGS:
@@ -193,6 +204,11 @@ class LLMPolicies:
             context_tokens=self._context_tokens,
         )
 
+    def _may_call(self, base_url: str) -> bool:
+        if not self._allowed_base_urls or _same_endpoint(base_url, self._default_base_url):
+            return True
+        return any(endpoint_within(base_url, allowed) for allowed in self._allowed_base_urls)
+
     def key_for(self, base_url: str) -> str:
         keyed = self._default_base_url or OPENAI_BASE_URL
         return self._api_key if _same_endpoint(base_url, keyed) else ""
@@ -204,6 +220,21 @@ class LLMPolicies:
 
     async def close(self) -> None:
         await self._clients.close()
+
+
+def endpoint_within(url: str, allowed: str) -> bool:
+    """Whether `url` is `allowed` or below it: same scheme, host and port, and a path under its
+    path at a `/` boundary (so `http://llm:8000` does not admit `http://llm:8000.evil.example`)."""
+    a, b = urlsplit(url), urlsplit(allowed)
+    default_ports = {"http": 80, "https": 443}
+    try:
+        ports = (a.port or default_ports.get(a.scheme.lower()), b.port or default_ports.get(b.scheme.lower()))
+    except ValueError:  # a port that is not a number
+        return False
+    if (a.scheme.lower(), a.hostname, ports[0]) != (b.scheme.lower(), b.hostname, ports[1]):
+        return False
+    base = b.path.rstrip("/")
+    return a.path.rstrip("/") == base or a.path.startswith(base + "/")
 
 
 def _same_endpoint(a: str, b: str) -> bool:

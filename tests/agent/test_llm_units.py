@@ -12,11 +12,12 @@ from agent_service.episode import EpisodeRequest, PolicyKind
 from agent_service.llm.client import ChatClient, public_url, retry_after_seconds
 from agent_service.llm.fewshot import Example, ExampleStep, FewShotLibrary, annotate
 from agent_service.llm.grounding import Grounded, ground, normalise, parse_reply
-from agent_service.llm.policy import LLMPolicies, LLMPolicy
+from agent_service.llm.policy import LLMPolicies, LLMPolicy, endpoint_within
 from agent_service.llm.prompts import PastStep, build_prompt, estimate_tokens, system_message
 from agent_service.llm.retries import RetrySettings
 from agent_service.server import make_policy_factory
 from alfagent_common import errors
+from alfagent_common.settings import ConfigError
 
 ADMISSIBLE = (
     "go to desk 1",
@@ -187,7 +188,7 @@ class NoEnv:
         raise AssertionError("not used")
 
 
-def llm_policies(**overrides: str) -> LLMPolicies:
+def llm_policies(allowed_base_urls: tuple[str, ...] = (), **overrides: str) -> LLMPolicies:
     options = {
         "default_model": "m",
         "default_base_url": "http://llm.internal/v1",
@@ -201,6 +202,7 @@ def llm_policies(**overrides: str) -> LLMPolicies:
         default_model=options["default_model"],
         default_base_url=options["default_base_url"],
         api_key=options["api_key"],
+        allowed_base_urls=allowed_base_urls,
     )
 
 
@@ -227,6 +229,46 @@ def test_unusable_settings_are_invalid_requests(
 ) -> None:
     with pytest.raises(errors.InvalidRequest, match=message):
         llm_policies(**overrides)(EpisodeRequest(PolicyKind.LLM, **request_fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "within"),
+    [
+        ("http://vllm:8000/v1", "http://vllm:8000/v1", True),
+        ("http://vllm:8000/v1/", "http://vllm:8000/v1", True),
+        ("http://VLLM:8000/v1/chat", "http://vllm:8000/v1/", True),
+        ("http://vllm:8000/v10", "http://vllm:8000/v1", False),
+        ("http://vllm:8001/v1", "http://vllm:8000/v1", False),
+        ("https://vllm:8000/v1", "http://vllm:8000/v1", False),
+        ("http://vllm:8000.evil.example/v1", "http://vllm:8000", False),
+        ("http://user:pw@vllm:8000/v1", "http://vllm:8000", True),
+        ("http://vllm/v1", "http://vllm:80", True),
+        ("http://vllm:notaport/v1", "http://vllm", False),
+    ],
+)
+def test_an_endpoint_is_within_an_allowed_one_by_scheme_host_port_and_path(
+    url: str, allowed: str, within: bool
+) -> None:
+    assert endpoint_within(url, allowed) is within
+
+
+def test_with_an_allowlist_a_request_may_name_only_those_endpoints_and_the_configured_one() -> None:
+    make = llm_policies(allowed_base_urls=("http://vllm:8000/v1", "http://ollama:11434/"))
+    for url in ("http://vllm:8000/v1", "http://ollama:11434/v1", "http://llm.internal/v1"):
+        assert make.settings_for(EpisodeRequest(PolicyKind.LLM, base_url=url)).base_url == url
+    assert make.settings_for(EpisodeRequest(PolicyKind.LLM)).base_url == "http://llm.internal/v1"
+    with pytest.raises(
+        errors.PermissionDenied, match=r"http://attacker\.example/v1.*ALFAGENT_ALLOWED_BASE_URLS"
+    ):
+        make.settings_for(EpisodeRequest(PolicyKind.LLM, base_url="http://attacker.example/v1"))
+
+
+def test_the_allowlist_is_read_from_the_environment() -> None:
+    config = AgentConfig.from_environ({"ALFAGENT_ALLOWED_BASE_URLS": " http://vllm:8000/v1 ,https://x/v1,"})
+    assert config.allowed_base_urls == ("http://vllm:8000/v1", "https://x/v1")
+    assert AgentConfig.from_environ({}).allowed_base_urls == ()
+    with pytest.raises(ConfigError, match="ALFAGENT_ALLOWED_BASE_URLS"):
+        AgentConfig.from_environ({"ALFAGENT_ALLOWED_BASE_URLS": "vllm:8000"})
 
 
 def test_the_key_only_goes_to_the_configured_endpoint() -> None:
