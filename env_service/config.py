@@ -23,6 +23,8 @@ class EnvConfig:
     max_sessions: int = 64
     session_ttl_seconds: float = 600.0
     max_action_chars: int = 1000
+    # Facts read from the game files, kept between start-ups (games/scan_cache.py); None: off.
+    catalog_cache: Path | None = None
     log_level: str = "INFO"
 
     @classmethod
@@ -42,5 +44,15 @@ class EnvConfig:
             max_sessions=get_int(environ, "ENV_MAX_SESSIONS", cls.max_sessions, minimum=1),
             session_ttl_seconds=get_float(environ, "ENV_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             max_action_chars=get_int(environ, "ENV_MAX_ACTION_CHARS", cls.max_action_chars, minimum=1),
+            catalog_cache=catalog_cache_path(environ),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
+
+
+def catalog_cache_path(environ: Mapping[str, str]) -> Path | None:
+    """ENV_CATALOG_CACHE; unset: `$XDG_CACHE_HOME/alfagent/catalog.json` (or under ~/.cache); empty: off."""
+    if "ENV_CATALOG_CACHE" in environ:
+        value = environ["ENV_CATALOG_CACHE"].strip()
+        return Path(value).expanduser() if value else None
+    cache_home = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
+    return Path(cache_home) / "alfagent" / "catalog.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent_common import logs
@@ -12,6 +13,7 @@ from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import serve
 from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
+from env_service.games.scan_cache import ScanCache
 from env_service.pool import WorkerPool
 from env_service.servicer import EnvServicer
 from env_service.sessions import EnvCore
@@ -29,8 +31,21 @@ async def run(config: EnvConfig) -> None:
                 "no games here: the folder has no json_2.1.1 (for ALFWORLD_DATA, run alfworld-download)",
                 extra={"root": str(root)},
             )
-    catalog = Catalog.from_roots(list(config.game_roots))
-    log.info("games loaded", extra={"games": len(catalog.games(None, None)), "splits": catalog.splits()})
+    started = time.perf_counter()
+    cache = ScanCache.load(config.catalog_cache)
+    catalog = Catalog.from_roots(list(config.game_roots), cache)
+    cache.save()
+    log.info(
+        "games loaded",
+        extra={
+            "games": len(catalog.games(None, None)),
+            "splits": catalog.splits(),
+            "seconds": round(time.perf_counter() - started, 3),
+            "read_from_cache": cache.hits,
+            "read_from_files": cache.misses,
+            "cache": str(config.catalog_cache) if config.catalog_cache else None,
+        },
+    )
     core_ref: list[EnvCore] = []
     pool = WorkerPool(config.workers, on_worker_lost=lambda index: core_ref[0].worker_lost(index))
     core = EnvCore(

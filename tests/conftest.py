@@ -44,7 +44,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         return
     root = tmp_path_factory.mktemp("stack")
     stack = start_stack(
-        run_dir=root / "logs", store_dir=root / "store", environ=scrubbed_environ(ENV_WORKERS="2")
+        run_dir=root / "logs",
+        store_dir=root / "store",
+        environ=scrubbed_environ(ENV_WORKERS="2", ENV_CATALOG_CACHE=str(root / "catalog.json")),
     )
     try:
         yield Services(stack.agent.address, stack.env.address, stack.store.address, root / "store")

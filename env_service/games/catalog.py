@@ -37,6 +37,7 @@ from env_service.games.names import (
     TASK_TYPES,
     TRAJ_FILE,
 )
+from env_service.games.scan_cache import Facts, ScanCache, stamp
 
 __all__ = [
     "DEFAULT_SPLIT",
@@ -119,8 +120,9 @@ def _task_sentence(game: dict[str, Any], traj: dict[str, Any]) -> str:
     return ""
 
 
-def scan_split(split: str, split_dir: Path) -> list[GameInfo]:
+def scan_split(split: str, split_dir: Path, cache: ScanCache | None = None) -> list[GameInfo]:
     """The games of one split directory, filtered like AlfredTWEnv.collect_game_files."""
+    cache = cache or ScanCache(None)
     found: list[GameInfo] = []
     for root, _dirs, files in os.walk(split_dir, topdown=False):
         if TRAJ_FILE not in files:
@@ -128,28 +130,43 @@ def scan_split(split: str, split_dir: Path) -> list[GameInfo]:
         # Same test as alfworld: on the whole path string.
         if "movable" in root or "Sliced" in root:
             continue
-        traj = _read_json(Path(root) / TRAJ_FILE)
-        task_type = traj.get("task_type")
-        if task_type not in TASK_TYPES:
-            continue
         game_file = Path(root) / GAME_FILE
-        if not game_file.exists():
-            continue
-        game = _read_json(game_file)
-        if not game.get("solvable", False):
+        current = stamp(Path(root) / TRAJ_FILE, game_file)
+        key = str(Path(root).resolve())
+        facts = cache.get(key, current)
+        if facts is None:
+            facts = _read_facts(Path(root), game_file)
+            cache.put(key, current, facts)
+        if not facts.playable:
             continue
         rel = Path(root).relative_to(split_dir).as_posix()
         found.append(
             GameInfo(
                 game_id=f"{split}/{rel}",
                 split=split,
-                task_type=str(task_type),
-                task=_task_sentence(game, traj),
-                source="generated" if traj.get(GENERATED_MARKER) else "official",
+                task_type=facts.task_type,
+                task=facts.task,
+                source=facts.source,
                 path=game_file,
             )
         )
     return sorted(found, key=lambda g: g.game_id)
+
+
+def _read_facts(directory: Path, game_file: Path) -> Facts:
+    traj = _read_json(directory / TRAJ_FILE)
+    task_type = traj.get("task_type")
+    if task_type not in TASK_TYPES or not game_file.exists():
+        return Facts(playable=False)
+    game = _read_json(game_file)
+    if not game.get("solvable", False):
+        return Facts(playable=False)
+    return Facts(
+        playable=True,
+        task_type=str(task_type),
+        task=_task_sentence(game, traj),
+        source="generated" if traj.get(GENERATED_MARKER) else "official",
+    )
 
 
 class Catalog:
@@ -169,10 +186,11 @@ class Catalog:
         }
 
     @classmethod
-    def from_roots(cls, roots: Sequence[Path | str]) -> Catalog:
+    def from_roots(cls, roots: Sequence[Path | str], cache: ScanCache | None = None) -> Catalog:
         """Scan every ``<root>/json_2.1.1/<split>``; roots without such a directory are skipped.
 
         A split present in several roots is merged; if two roots hold the same game id the first one wins.
+        `cache` (see scan_cache.py) spares reading the games that have not changed since it was saved.
         """
         games: list[GameInfo] = []
         for root in roots:
@@ -180,7 +198,7 @@ class Catalog:
             if data_dir is None:
                 continue
             for split_dir in sorted(p for p in data_dir.iterdir() if p.is_dir()):
-                games.extend(scan_split(split_dir.name, split_dir))
+                games.extend(scan_split(split_dir.name, split_dir, cache))
         return cls(games)
 
     def __len__(self) -> int:
