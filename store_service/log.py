@@ -49,6 +49,10 @@ LOCK_FILE = "LOCK"
 LOCK_WAIT_SECONDS = 5.0
 
 
+class WriterBug(RuntimeError):
+    """The writer failed on one trajectory for a reason of its own (reported as INTERNAL)."""
+
+
 @dataclass(frozen=True)
 class RecoveryReport:
     segments: int
@@ -108,6 +112,9 @@ class TrajectoryLog:
         try:
             report = await asyncio.to_thread(self.recover)
             await self._start_writer()
+        except WriterStopped as error:
+            self._release()
+            raise Unavailable(f"the store could not start its writer process: {error}") from error
         except BaseException:
             self._release()
             raise
@@ -288,7 +295,13 @@ class TrajectoryLog:
             log.info("started a new segment", extra={"segment": path.name})
         for position, (pending, size) in enumerate(zip(batch, ack["sizes"], strict=True)):
             if size == 0:
-                self._answer(pending, InvalidRequest(ack["rejected"][str(position)]))
+                rejection = ack["rejected"].get(str(position))
+                if rejection is not None:
+                    self._answer(pending, InvalidRequest(rejection))
+                else:  # not the caller's fault: INTERNAL, details in the log only
+                    self._answer(
+                        pending, WriterBug(f"the writer could not encode it: {ack['failed'][str(position)]}")
+                    )
                 continue
             self.index.add(pending.meta, Location(number, offset, size - 1))
             offset += size
@@ -296,7 +309,7 @@ class TrajectoryLog:
             self._answer(pending, None)
         self.fsyncs += ack["fsyncs"]
 
-    def _answer(self, pending: _Pending, failure: AlfagentError | None) -> None:
+    def _answer(self, pending: _Pending, failure: Exception | None) -> None:
         del self._pending[pending.meta.trajectory_id]
         for waiter in pending.waiters:
             if waiter.done():

@@ -17,9 +17,11 @@ first `{"ready": true, "pid": ...}`, then one acknowledgement per commit, coveri
      "rejected": {"1": "trajectory 'x' is ... bytes as JSON; the limit is ..."}}
     {"count": 2, "error": "[Errno 28] No space left on device", "errno": 28, "broken": null}
 
-`sizes[i]` is the stored line's length with its newline, 0 for a rejected trajectory; lines sit
-back to back from `offset`. An error means none of the `count` was stored; `broken` is set when
-the writer will refuse every later commit (a failed fsync, or a failed write it could not undo).
+`sizes[i]` is the stored line's length with its newline, 0 for a trajectory not stored: `rejected`
+(it cannot be stored: too big, not a trajectory) or `failed` (encoding it raised; a bug, logged
+here); lines sit back to back from `offset`. An error means none of the `count` was stored;
+`broken` is set when the writer will refuse every later commit (a failed fsync, or a failed write
+it could not undo).
 
 No grpc and no asyncio here. The process ignores SIGINT and SIGTERM: it stops when the main process
 closes the socket (shutdown, or the main process died), after the commit under way. It inherits
@@ -127,12 +129,18 @@ class Batch:
     lines: list[bytes] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def add(self, body: bytes, max_line_bytes: int) -> None:
         try:
             line = records.encode_line(trajectory_pb2.Trajectory.FromString(body), max_line_bytes)
         except (InvalidRequest, DecodeError) as error:
             self.rejected[str(len(self.sizes))] = str(error) or "not a serialized Trajectory"
+            self.sizes.append(0)
+            return
+        except Exception as error:  # a bug: fail this one trajectory, not the writer
+            log.exception("could not encode a trajectory", exc_info=error)
+            self.failed[str(len(self.sizes))] = f"{type(error).__name__}: {error}"
             self.sizes.append(0)
             return
         self.lines.append(line)
@@ -156,6 +164,7 @@ class Batch:
             "sizes": self.sizes,
             "fsyncs": fsyncs,
             "rejected": self.rejected,
+            "failed": self.failed,
         }
 
 

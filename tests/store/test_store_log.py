@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from alfagent_common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
 from store_service import records, writer
 from store_service.index import ListFilter
-from store_service.log import TrajectoryLog
+from store_service.log import TrajectoryLog, WriterBug
 from tests.store.store_harness import appendable, sample_trajectory
 
 T = TypeVar("T")
@@ -525,3 +526,46 @@ def test_a_commit_waits_for_more_lines_only_under_concurrent_load() -> None:
         # Something arrives: hold the commit for it.
         ours.sendall(b"x")
         assert writer.more_is_coming(theirs, 1, 4, deadline=time.monotonic() + 5) is True
+
+
+def test_a_writer_that_cannot_start_makes_open_fail_cleanly(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def body() -> None:
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "executable", "/bin/false")  # the writer exits at once
+            with pytest.raises(Unavailable, match="could not start its writer process"):
+                await opened(store_dir)
+        # Nothing stays locked or open: the next store opens the directory.
+        log = await opened(store_dir, lock_wait_seconds=0)
+        assert await log.append(*entry_for("t-0")) is True
+        await log.close()
+
+    run(body)
+
+
+def test_a_trajectory_the_writer_fails_to_encode_fails_alone(
+    store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_encode_line = records.encode_line
+
+    def encode_line(trajectory: Any, max_bytes: int) -> bytes:
+        if trajectory.trajectory_id == "t-bad":
+            raise RuntimeError("a bug in the encoder")
+        return real_encode_line(trajectory, max_bytes)
+
+    monkeypatch.setattr(records, "encode_line", encode_line)
+
+    async def body() -> None:
+        log = await opened(store_dir, writer_in_thread=True)
+        results = await asyncio.gather(
+            *(log.append(*entry_for(trajectory_id)) for trajectory_id in ("t-0", "t-bad", "t-1")),
+            return_exceptions=True,
+        )
+        assert results[0] is True and results[2] is True
+        assert isinstance(results[1], WriterBug) and "a bug in the encoder" in str(results[1])
+        assert log.writer_restarts == 0 and await log.append(*entry_for("t-2")) is True
+        await log.close()
+
+    run(body)
+    assert stored_ids(store_dir) == ["t-0", "t-1", "t-2"]
