@@ -23,6 +23,8 @@ class EnvConfig:
     max_sessions: int = 64
     session_ttl_seconds: float = 600.0
     max_action_chars: int = 1000
+    # Longest a replan of the expert plan may hold a worker; None: no limit (ENV_REPLAN_SECONDS=0).
+    replan_seconds: float | None = 30.0
     # Facts read from the game files, kept between start-ups (games/scan_cache.py); None: off.
     catalog_cache: Path | None = None
     log_level: str = "INFO"
@@ -45,6 +47,7 @@ class EnvConfig:
             session_ttl_seconds=get_float(environ, "ENV_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             max_action_chars=get_int(environ, "ENV_MAX_ACTION_CHARS", cls.max_action_chars, minimum=1),
             catalog_cache=catalog_cache_path(environ),
+            replan_seconds=get_float(environ, "ENV_REPLAN_SECONDS", 30.0) or None,
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
 

@@ -10,6 +10,12 @@ pooled and re-used with `env.load(game)` (`EnvPool`); memory stays flat across s
 from __future__ import annotations
 
 import json
+import logging
+import os
+import select
+import signal
+import time
+from collections.abc import Callable
 from typing import Any
 
 import textworld
@@ -18,6 +24,8 @@ from textworld.envs.pddl.pddl import PddlEnv
 
 from env_service.goals import GoalProgress
 from env_service.observation import Observation
+
+log = logging.getLogger(__name__)
 
 REQUEST_INFOS = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
 
@@ -49,12 +57,18 @@ class EnvPool:
 class GameRun:
     """A game being played: reset once, then stepped."""
 
-    def __init__(self, env: Any, game_path: str, *, with_expert_plan: bool) -> None:
+    def __init__(
+        self, env: Any, game_path: str, *, with_expert_plan: bool, replan_seconds: float | None = None
+    ) -> None:
         self.env = env
         self.game_path = game_path
         self.with_expert_plan = with_expert_plan
+        self.replan_seconds = replan_seconds
         self._actions: list[str] = []
-        self._walkthrough: list[str] = []
+        # The plan the expert answers from, and how many actions had been taken when it was made.
+        self._plan: list[str] = []
+        self._plan_made_at = 0
+        self.replans = 0
         self._goal: GoalProgress | None = None
 
     def reset(self) -> Observation:
@@ -62,7 +76,8 @@ class GameRun:
         state = self.env.reset()
         self._actions = []
         with open(self.game_path, encoding="utf-8") as game_file:
-            self._walkthrough = list(json.load(game_file).get("walkthrough") or [])
+            self._plan = list(json.load(game_file).get("walkthrough") or [])
+        self._plan_made_at = 0
         self._goal = GoalProgress.from_pddl_state(self.env.unwrapped._pddl_state)
         return self._observe(state, admissible=True)
 
@@ -88,10 +103,66 @@ class GameRun:
         )
 
     def _expert_plan(self) -> tuple[str, ...]:
-        # While the agent follows the stored walkthrough the rest of it is still a plan;
-        # after a deviation ask the planner from the current state (slow, but only then).
-        done = len(self._actions)
-        if self._walkthrough and self._walkthrough[:done] == self._actions:
-            return tuple(self._walkthrough[done:])
-        pddl_state = self.env.unwrapped._pddl_state
-        return tuple(pddl_state.replan(self.env.unwrapped._entity_infos))
+        # While the agent follows the current plan (first the stored walkthrough) the rest of it
+        # is still a plan. Only a deviation asks the planner, from the state reached: that can be
+        # slow, so it happens once per deviation, not on every later step.
+        taken = self._actions[self._plan_made_at :]
+        if self._plan and self._plan[: len(taken)] == taken:
+            return tuple(self._plan[len(taken) :])
+        self._plan = self._replan()
+        self._plan_made_at = len(self._actions)
+        self.replans += 1
+        return tuple(self._plan)
+
+    def _replan(self) -> list[str]:
+        pddl_state, infos = self.env.unwrapped._pddl_state, self.env.unwrapped._entity_infos
+        if self.replan_seconds is None:
+            return list(pddl_state.replan(infos))
+        plan = plan_within(lambda: list(pddl_state.replan(infos)), self.replan_seconds)
+        if plan is None:
+            log.warning(
+                "gave up replanning: no expert plan for this step",
+                extra={"game": self.game_path, "seconds": self.replan_seconds, "steps": len(self._actions)},
+            )
+            return []
+        return plan
+
+
+def plan_within(make_plan: Callable[[], list[str]], seconds: float) -> list[str] | None:
+    """`make_plan()` run in a forked copy of this process, or None if it takes over `seconds`.
+
+    The planner is a C library call that Python cannot interrupt; in a child that is killed at the
+    deadline it holds this worker (and its other sessions) for `seconds` at most.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: plan, send, leave without running any of the parent's cleanup
+        status = 1
+        try:
+            os.close(read_end)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(json.dumps(make_plan()).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    deadline = time.monotonic() + seconds
+    chunks: list[bytes] = []
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([read_end], [], [], remaining)[0]:
+                os.kill(pid, signal.SIGKILL)
+                return None
+            chunk = os.read(read_end, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    try:
+        plan = json.loads(b"".join(chunks))
+    except ValueError:  # the child failed before writing a whole plan
+        return None
+    return [str(action) for action in plan]

@@ -54,6 +54,7 @@ async def run(config: EnvConfig) -> None:
         max_sessions=config.max_sessions,
         session_ttl_seconds=config.session_ttl_seconds,
         max_action_chars=config.max_action_chars,
+        replan_seconds=config.replan_seconds,
     )
     core_ref.append(core)
     reaper: asyncio.Task[None] | None = None

@@ -75,9 +75,11 @@ class EnvCore:
         max_sessions: int,
         session_ttl_seconds: float,
         max_action_chars: int,
+        replan_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.catalog = catalog
+        self.replan_seconds = replan_seconds
         self.pool = pool
         self.max_sessions = max_sessions
         self.session_ttl_seconds = session_ttl_seconds
@@ -137,7 +139,9 @@ class EnvCore:
         worker = self._place(game)
         self._resetting[worker] += 1
         try:
-            observation = await self.pool.call(worker, "reset", session_id, str(game.path), with_expert_plan)
+            observation = await self.pool.call(
+                worker, "reset", session_id, str(game.path), with_expert_plan, self.replan_seconds
+            )
             self._sessions[session_id] = _Session(session_id, game, worker, max_steps, self._clock())
         finally:
             self._resetting[worker] -= 1

@@ -40,8 +40,12 @@ class WorkerState:
     def ping(self) -> int:
         return os.getpid()
 
-    def reset(self, session_id: str, game_path: str, with_expert_plan: bool) -> Any:
-        run = self._game_run(self._envs.take(), game_path, with_expert_plan=with_expert_plan)
+    def reset(
+        self, session_id: str, game_path: str, with_expert_plan: bool, replan_seconds: float | None = None
+    ) -> Any:
+        run = self._game_run(
+            self._envs.take(), game_path, with_expert_plan=with_expert_plan, replan_seconds=replan_seconds
+        )
         try:
             observation = run.reset()
         except BaseException:

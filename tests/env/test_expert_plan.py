@@ -1,0 +1,76 @@
+"""The expert plan a session reset `with_expert_plan` gets: the walkthrough, then one replan per deviation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import pytest
+
+from env_service.config import EnvConfig
+from env_service.games.catalog import Catalog
+from env_service.runtime import EnvPool, GameRun, plan_within
+from launcher.processes import REPO_ROOT
+
+CATALOG = Catalog.from_roots([REPO_ROOT / "env_service" / "data"])
+
+
+@pytest.mark.parametrize("replan_seconds", [None, 60.0], ids=["in-process", "forked-with-deadline"])
+def test_the_planner_runs_once_per_deviation_and_its_plan_wins(replan_seconds: float | None) -> None:
+    game = CATALOG.select("generated_eval", "pick_and_place_simple", 0)
+    run = GameRun(EnvPool().take(), str(game.path), with_expert_plan=True, replan_seconds=replan_seconds)
+    walkthrough = run.reset().expert_plan
+    assert walkthrough and run.replans == 0
+
+    # Following the walkthrough needs no planner.
+    first = run.step(walkthrough[0])
+    assert first.expert_plan == walkthrough[1:] and run.replans == 0
+
+    # A deviation: the planner is asked once, from the state reached.
+    detour = next(c for c in first.admissible_commands if c.startswith("go to") and c != walkthrough[1])
+    observation = run.step(detour)
+    plan = observation.expert_plan
+    assert plan and run.replans == 1
+
+    # Following the new plan asks nothing more, and it wins.
+    for number, action in enumerate(plan):
+        observation = run.step(action)
+        assert observation.expert_plan == (plan[number + 1 :] if not observation.won else ())
+    assert observation.won and run.replans == 1
+
+
+def test_a_replan_past_its_deadline_gives_no_plan_and_the_game_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    game = CATALOG.select("generated_eval", "pick_and_place_simple", 0)
+    run = GameRun(EnvPool().take(), str(game.path), with_expert_plan=True, replan_seconds=0.000001)
+    walkthrough = run.reset().expert_plan
+    with caplog.at_level(logging.WARNING):
+        detour = next(c for c in run.step("look").admissible_commands if c.startswith("go to"))
+        observation = run.step(detour)
+    assert observation.expert_plan == () and run.replans == 2
+    assert any(record.getMessage().startswith("gave up replanning") for record in caplog.records)
+    assert walkthrough and observation.admissible_commands  # the session still plays
+
+
+def slow_plan() -> list[str]:
+    time.sleep(30)
+    return ["never"]
+
+
+def test_plan_within_kills_a_planner_that_overruns() -> None:
+    started = time.monotonic()
+    assert plan_within(slow_plan, 0.3) is None
+    assert time.monotonic() - started < 5
+    assert plan_within(lambda: ["go to desk 1", "take pen 1 from desk 1"], 5) == [
+        "go to desk 1",
+        "take pen 1 from desk 1",
+    ]
+    assert plan_within(lambda: [str(os.getpid())], 5) != [str(os.getpid())]  # another process ran it
+
+
+def test_the_replan_deadline_is_configured_by_env_replan_seconds() -> None:
+    assert EnvConfig.from_environ({}).replan_seconds == 30.0
+    assert EnvConfig.from_environ({"ENV_REPLAN_SECONDS": "5"}).replan_seconds == 5.0
+    assert EnvConfig.from_environ({"ENV_REPLAN_SECONDS": "0"}).replan_seconds is None
