@@ -76,12 +76,14 @@ class TaskAggregate:
 
 def encode(trajectory: trajectory_pb2.Trajectory, max_bytes: int) -> tuple[bytes, RecordMeta]:
     """The line to store for `trajectory` and its metadata; InvalidRequest if it cannot be stored."""
-    return encode_line(trajectory, max_bytes), meta_of(trajectory)
+    meta = meta_of(trajectory)
+    return encode_line(trajectory, max_bytes), meta
 
 
 def encode_line(trajectory: trajectory_pb2.Trajectory, max_bytes: int) -> bytes:
-    """The line to store for `trajectory`; InvalidRequest if it cannot be stored."""
-    check_ids(trajectory)
+    """The line to store for `trajectory`; InvalidRequest if it is over `max_bytes`.
+
+    Its ids are not checked here: `meta_of` does that, before anything is sent to be encoded."""
     # Compact and UTF-8 (no \\u escapes but for control characters), like every line stored.
     line = orjson.dumps(proto_json.message_to_dict(trajectory), option=orjson.OPT_APPEND_NEWLINE)
     if len(line) > max_bytes:
