@@ -123,6 +123,8 @@ def _task_sentence(game: dict[str, Any], traj: dict[str, Any]) -> str:
 def scan_split(split: str, split_dir: Path, cache: ScanCache | None = None) -> list[GameInfo]:
     """The games of one split directory, filtered like AlfredTWEnv.collect_game_files."""
     cache = cache or ScanCache(None)
+    # Cache keys are absolute: resolved once here, not once per game.
+    absolute_split_dir = split_dir.resolve()
     found: list[GameInfo] = []
     for root, _dirs, files in os.walk(split_dir, topdown=False):
         if TRAJ_FILE not in files:
@@ -132,14 +134,14 @@ def scan_split(split: str, split_dir: Path, cache: ScanCache | None = None) -> l
             continue
         game_file = Path(root) / GAME_FILE
         current = stamp(Path(root) / TRAJ_FILE, game_file)
-        key = str(Path(root).resolve())
+        rel = Path(root).relative_to(split_dir).as_posix()
+        key = str(absolute_split_dir / rel)
         facts = cache.get(key, current)
         if facts is None:
             facts = _read_facts(Path(root), game_file)
             cache.put(key, current, facts)
         if not facts.playable:
             continue
-        rel = Path(root).relative_to(split_dir).as_posix()
         found.append(
             GameInfo(
                 game_id=f"{split}/{rel}",

@@ -1,6 +1,6 @@
 """What the catalog learnt from each game directory, kept between start-ups in one JSON file.
 
-Reading every game's ``traj_data.json`` and ``game.tw-pddl`` takes ~2 ms a game: 6.5 s for an
+Reading every game's ``traj_data.json`` and ``game.tw-pddl`` takes ~2 ms a game: ~6 s for an
 official-sized train split (3,553 games; bench/RESULTS.md). The catalog needs only a few facts
 from them, so they are kept here, keyed by the game directory and valid while both files keep
 their size and modification time. A warm start then costs two ``stat`` calls a game (0.28 s).

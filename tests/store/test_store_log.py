@@ -440,6 +440,7 @@ def test_the_writer_is_a_process_that_stops_with_the_log(store_dir: Path) -> Non
         os.kill(pid, signal.SIGTERM)  # ignored: only the log decides when writing stops
         os.kill(pid, signal.SIGINT)
         assert await log.append(*entry_for("t-0")) is True
+        assert log.writer_pid == pid and log.writer_restarts == 0  # the same writer answered
         await log.close()
         return pid
 
