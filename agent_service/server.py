@@ -20,7 +20,7 @@ from agent_service.servicer import AgentServicer
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
-from alfagent_common import errors, logs
+from alfagent_common import errors, eventloop, logs
 from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import CHANNEL_OPTIONS, serve
 from env_service.client import EnvClient
@@ -108,4 +108,4 @@ async def run(config: AgentConfig) -> None:
 def main() -> None:
     config = AgentConfig.from_environ()
     logs.configure("agent_service", config.log_level)
-    asyncio.run(run(config))
+    eventloop.run(run(config))

@@ -18,6 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
+from alfagent_common import eventloop
+
 log = logging.getLogger(__name__)
 
 # Trajectories and admissible-command lists can be large; 64 MiB leaves room.
@@ -75,7 +77,14 @@ async def serve(
         for name in ("", *service_names):
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         # Tests and `make up` read this line to learn the port when PORT=0.
-        log.info("serving", extra={"port": bound_port, "services": list(service_names)})
+        log.info(
+            "serving",
+            extra={
+                "port": bound_port,
+                "services": list(service_names),
+                "event_loop": eventloop.loop_name(loop),
+            },
+        )
         await stopping.wait()
         log.info("stopping", extra={"grace_seconds": grace_seconds})
         await health.enter_graceful_shutdown()

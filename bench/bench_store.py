@@ -36,6 +36,7 @@ from typing import Any
 import grpc
 
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import eventloop
 from alfagent_common.server import CHANNEL_OPTIONS
 from launcher.processes import ServiceProcess, start_service
 from store_service import records
@@ -205,7 +206,10 @@ async def bench_log(
 
 
 def start_store(store_dir: Path, log_path: Path) -> ServiceProcess:
-    environ = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
+    # EVENT_LOOP passes through: `EVENT_LOOP=asyncio python -m bench.bench_store` measures the
+    # store on the standard loop.
+    kept = ("PATH", "HOME", "LANG", "EVENT_LOOP")
+    environ = {name: os.environ[name] for name in kept if name in os.environ}
     service = start_service(
         "store_service", port=0, log_path=log_path, environ={**environ, "STORE_DIR": str(store_dir)}
     )
@@ -285,7 +289,7 @@ def noop_store(ports: Any) -> None:
         await server.start()
         await server.wait_for_termination()
 
-    asyncio.run(serve())
+    eventloop.run(serve())
 
 
 def bench_grpc_floor(clients: int, total: int) -> dict[str, Any]:
@@ -297,7 +301,7 @@ def bench_grpc_floor(clients: int, total: int) -> dict[str, Any]:
         address = f"127.0.0.1:{ports.get(timeout=60)}"
         assert process.pid is not None
         cpu_before = process_cpu_seconds(process.pid)
-        per_second, appended = asyncio.run(grpc_appends(address, clients, total, warmup=clients * 20))
+        per_second, appended = eventloop.run(grpc_appends(address, clients, total, warmup=clients * 20))
         cpu_per_call = (process_cpu_seconds(process.pid) - cpu_before) / appended
     finally:
         process.kill()
@@ -323,7 +327,8 @@ def bench_grpc_appends(root: Path, clients: int, total: int) -> dict[str, Any]:
     try:
         pid = service.process.pid
         before = (process_cpu_seconds(pid), children_cpu_seconds(pid), time.process_time())
-        per_second, appended = asyncio.run(grpc_appends(service.address, clients, total, warmup=clients * 20))
+        appends = grpc_appends(service.address, clients, total, warmup=clients * 20)
+        per_second, appended = eventloop.run(appends)
         after = (process_cpu_seconds(pid), children_cpu_seconds(pid), time.process_time())
         gateway, writer, clients_cpu = ((b - a) / appended * 1000 for a, b in zip(before, after, strict=True))
     finally:
@@ -366,7 +371,7 @@ def bench_gets(root: Path, stored: int, gets: int) -> dict[str, Any]:
         await log.close()
 
     print(f"filling a store to {stored} trajectories for Get ...", flush=True)
-    asyncio.run(prepare())
+    eventloop.run(prepare())
     log_path = root / "get.log"
     started = time.perf_counter()
     service = start_store(store_dir, log_path)
@@ -374,7 +379,7 @@ def bench_gets(root: Path, stored: int, gets: int) -> dict[str, Any]:
     try:
         rng = random.Random(7)
         ids = [lines.trajectory_id(rng.randrange(stored)) for _ in range(gets)]
-        latencies = sorted(asyncio.run(timed_gets(service.address, ids, lines)))
+        latencies = sorted(eventloop.run(timed_gets(service.address, ids, lines)))
         rss = resident_kb(service.process.pid)
     finally:
         service.stop()
@@ -405,7 +410,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-store-") as temporary:
         root = Path(temporary)
-        log_results = asyncio.run(bench_log(root / "log", stored, rewrite_stored, per_round=100, rounds=20))
+        log_results = eventloop.run(bench_log(root / "log", stored, rewrite_stored, per_round=100, rounds=20))
         # The log benchmark leaves hundreds of MB for the kernel to write back; let that finish
         # first, so that its disk traffic is not counted against the gRPC runs.
         os.sync()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from pathlib import Path
 
-from alfagent_common import logs
+from alfagent_common import eventloop, logs
 from alfagent_common.errors import AlfagentError
 from alfagent_common.settings import ConfigError
 from store_service import export
@@ -73,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     from store_service.server import run  # grpc is only needed to serve
 
     try:
-        asyncio.run(run(config))
+        eventloop.run(run(config))
+    except ConfigError as error:  # EVENT_LOOP
+        print(f"store_service: {error}", file=sys.stderr)
+        return 2
     except AlfagentError as error:  # e.g. STORE_DIR locked by another store
         log.error("store could not start", extra={"error": str(error)})
         return 1
