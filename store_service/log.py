@@ -232,18 +232,26 @@ class TrajectoryLog:
 
         InvalidRequest if its line would be over `max_line_bytes`; `meta` is `records.meta_of`
         the same trajectory."""
-        self._check_writable()
-        assert self._writer is not None
         trajectory_id = meta.trajectory_id
-        if trajectory_id in self.index:
+        while True:
+            self._check_writable()
+            assert self._writer is not None
+            if trajectory_id in self.index:
+                return False
+            in_flight = self._pending.get(trajectory_id)
+            if in_flight is None:
+                break
+            # Answer only once the copy in flight is durable. A failure of the store's (the disk,
+            # the writer) is this caller's too; but if that copy itself was refused (too big, or
+            # it could not be encoded), this caller's own copy gets its own answer.
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            in_flight.waiters.append(waiter)
+            try:
+                await waiter
+            except (InvalidRequest, WriterBug):
+                continue
             return False
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        in_flight = self._pending.get(trajectory_id)
-        if in_flight is not None:
-            # Answer only once the first copy is durable; its failure is this caller's too.
-            in_flight.waiters.append(future)
-            await future
-            return False
         pending = self._pending[trajectory_id] = _Pending(meta, [future])
         self._sent.append(pending)
         self._writer.send(trajectory)

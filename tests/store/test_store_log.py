@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 
 import pytest
 
-from alfagent_common.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
+from alfagent_common.errors import (
+    FailedPrecondition,
+    InvalidRequest,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
 from store_service import records, writer
 from store_service.index import ListFilter
 from store_service.log import TrajectoryLog, WriterBug
@@ -102,6 +108,25 @@ def test_same_id_from_16_concurrent_callers_is_stored_once(store_dir: Path) -> N
 
     assert sorted(run(body)) == [False] * 15 + [True]
     assert stored_ids(store_dir) == ["same"]
+
+
+def test_a_refused_copy_in_flight_does_not_answer_for_a_later_copy_of_its_id(store_dir: Path) -> None:
+    limit = 8 * 1024
+    too_big, small = entry_for("twice", steps=40), entry_for("twice", steps=1)
+    assert len(line_for("twice", steps=40)) > limit > len(line_for("twice", steps=1))
+
+    async def body() -> list[bool | BaseException]:
+        log = await opened(store_dir, max_line_bytes=limit)
+        # Both in one turn of the loop: the small copy arrives while the big one is in flight.
+        results = await asyncio.gather(log.append(*too_big), log.append(*small), return_exceptions=True)
+        results.append(await log.append(*too_big))  # now stored: a duplicate, whatever its size
+        await log.close()
+        return results
+
+    refused, created, again = run(body)
+    assert isinstance(refused, InvalidRequest) and "limit" in str(refused)
+    assert (created, again) == (True, False)
+    assert stored_ids(store_dir) == ["twice"]
 
 
 def test_concurrent_appends_share_fsyncs(store_dir: Path) -> None:
