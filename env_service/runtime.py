@@ -9,6 +9,7 @@ pooled and re-used with `env.load(game)` (`EnvPool`); memory stays flat across s
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -16,16 +17,22 @@ import select
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import textworld
 from alfworld.agents.environment.alfred_tw_env import AlfredDemangler, AlfredInfos
+from textworld.envs.pddl.logic import PddlState
 from textworld.envs.pddl.pddl import PddlEnv
 
 from env_service.goals import GoalProgress
 from env_service.observation import Observation
+from env_service.reduced import reduced_problem
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# How long a replan tries the whole problem before it turns to the reduced one (see _replan).
+WHOLE_PROBLEM_FIRST_SECONDS = 0.5
 
 REQUEST_INFOS = textworld.EnvInfos(won=True, admissible_commands=True, extras=["gamefile"])
 
@@ -115,10 +122,39 @@ class GameRun:
         return tuple(self._plan)
 
     def _replan(self) -> list[str]:
+        """A plan from the state reached, within `replan_seconds` (None: no limit) in all.
+
+        The whole problem first, for a moment: on small rooms that is the fastest (tens of ms).
+        Then the reduced problem (env_service/reduced.py), its plan checked by playing it in a
+        copy of this game: on big kitchens it takes under a second where the whole problem can
+        take minutes. Last, should that plan not win, the whole problem for the time left. Every
+        attempt runs in a forked copy of this worker, killed at its deadline.
+        """
+        started = time.monotonic()
+
+        def time_left(at_most: float | None = None) -> float | None:
+            if self.replan_seconds is None:
+                return at_most
+            left = self.replan_seconds - (time.monotonic() - started)
+            return left if at_most is None else min(at_most, left)
+
         pddl_state, infos = self.env.unwrapped._pddl_state, self.env.unwrapped._entity_infos
-        if self.replan_seconds is None:
-            return list(pddl_state.replan(infos))
-        plan = plan_within(lambda: list(pddl_state.replan(infos)), self.replan_seconds)
+
+        def whole_problem() -> list[str]:
+            return [str(action) for action in pddl_state.replan(infos)]
+
+        plan = run_forked(whole_problem, time_left(WHOLE_PROBLEM_FIRST_SECONDS))
+        if plan is not None:
+            return plan
+        reduced = run_forked(self._plan_on_reduced_problem, time_left())
+        if reduced and run_forked(functools.partial(self._wins_with, reduced), time_left()):
+            return reduced
+        if reduced is not None:
+            log.info(
+                "the reduced problem gave no winning plan; planning on the whole problem",
+                extra={"game": self.game_path, "steps": len(self._actions)},
+            )
+        plan = run_forked(whole_problem, time_left())
         if plan is None:
             log.warning(
                 "gave up replanning: no expert plan for this step",
@@ -127,31 +163,59 @@ class GameRun:
             return []
         return plan
 
+    def _plan_on_reduced_problem(self) -> list[str]:
+        # Only ever in a forked copy: loading another problem replaces the task the planner
+        # library of this game holds.
+        game = self.env.unwrapped
+        state = game._pddl_state
+        facts = [(fact.name, tuple(var.name for var in fact.arguments)) for fact in state.facts]
+        problem = reduced_problem(state.pddl_problem, facts)
+        # The whole game's entity names turn the plan into the commands the player sees.
+        return [
+            str(action)
+            for action in PddlState(game.downward_lib, problem, game._logic).replan(game._entity_infos)
+        ]
 
-def plan_within(make_plan: Callable[[], list[str]], seconds: float) -> list[str] | None:
-    """`make_plan()` run in a forked copy of this process, or None if it takes over `seconds`.
+    def _wins_with(self, plan: list[str]) -> bool:
+        # Only ever in a forked copy: it plays the plan in this game.
+        state = self.env.state
+        for action in plan:
+            if action not in state["admissible_commands"]:
+                return False
+            state, _, _ = self.env.step(action)
+        return bool(state["won"])
+
+
+def run_forked(compute: Callable[[], T], seconds: float | None) -> T | None:
+    """`compute()` run in a forked copy of this process, or None if it takes over `seconds` (None:
+    no limit) or fails. Its result travels back as JSON.
 
     The planner is a C library call that Python cannot interrupt; in a child that is killed at the
-    deadline it holds this worker (and its other sessions) for `seconds` at most.
+    deadline it holds this worker (and its other sessions) for `seconds` at most. A child may also
+    change its copy of the game freely (load another problem, play moves): this one is untouched.
     """
+    if seconds is not None and seconds <= 0:
+        return None
     read_end, write_end = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: plan, send, leave without running any of the parent's cleanup
+    if pid == 0:  # the child: compute, send, leave without running any of the parent's cleanup
         status = 1
         try:
             os.close(read_end)
             with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(json.dumps(make_plan()).encode())
+                pipe.write(json.dumps(compute()).encode())
             status = 0
         finally:
             os._exit(status)
     os.close(write_end)
-    deadline = time.monotonic() + seconds
+    deadline = None if seconds is None else time.monotonic() + seconds
     chunks: list[bytes] = []
     try:
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([read_end], [], [], remaining)[0]:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and (
+                remaining <= 0 or not select.select([read_end], [], [], remaining)[0]
+            ):
                 os.kill(pid, signal.SIGKILL)
                 return None
             chunk = os.read(read_end, 1 << 16)
@@ -162,7 +226,7 @@ def plan_within(make_plan: Callable[[], list[str]], seconds: float) -> list[str]
         os.close(read_end)
         os.waitpid(pid, 0)
     try:
-        plan = json.loads(b"".join(chunks))
-    except ValueError:  # the child failed before writing a whole plan
+        result: T = json.loads(b"".join(chunks))
+    except ValueError:  # the child failed before writing a whole result
         return None
-    return [str(action) for action in plan]
+    return result

@@ -8,15 +8,16 @@ import time
 
 import pytest
 
+from env_service import runtime
 from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
-from env_service.runtime import EnvPool, GameRun, plan_within
+from env_service.runtime import EnvPool, GameRun, run_forked
 from launcher.processes import REPO_ROOT
 
 CATALOG = Catalog.from_roots([REPO_ROOT / "env_service" / "data"])
 
 
-@pytest.mark.parametrize("replan_seconds", [None, 60.0], ids=["in-process", "forked-with-deadline"])
+@pytest.mark.parametrize("replan_seconds", [None, 60.0], ids=["no-deadline", "deadline"])
 def test_the_planner_runs_once_per_deviation_and_its_plan_wins(replan_seconds: float | None) -> None:
     game = CATALOG.select("generated_eval", "pick_and_place_simple", 0)
     run = GameRun(EnvPool().take(), str(game.path), with_expert_plan=True, replan_seconds=replan_seconds)
@@ -59,18 +60,60 @@ def slow_plan() -> list[str]:
     return ["never"]
 
 
-def test_plan_within_kills_a_planner_that_overruns() -> None:
+def test_run_forked_kills_a_planner_that_overruns() -> None:
     started = time.monotonic()
-    assert plan_within(slow_plan, 0.3) is None
+    assert run_forked(slow_plan, 0.3) is None
     assert time.monotonic() - started < 5
-    assert plan_within(lambda: ["go to desk 1", "take pen 1 from desk 1"], 5) == [
+    assert run_forked(lambda: ["go to desk 1", "take pen 1 from desk 1"], 5) == [
         "go to desk 1",
         "take pen 1 from desk 1",
     ]
-    assert plan_within(lambda: [str(os.getpid())], 5) != [str(os.getpid())]  # another process ran it
+    assert run_forked(lambda: [str(os.getpid())], 5) != [str(os.getpid())]  # another process ran it
 
 
 def test_the_replan_deadline_is_configured_by_env_replan_seconds() -> None:
     assert EnvConfig.from_environ({}).replan_seconds == 30.0
     assert EnvConfig.from_environ({"ENV_REPLAN_SECONDS": "5"}).replan_seconds == 5.0
     assert EnvConfig.from_environ({"ENV_REPLAN_SECONDS": "0"}).replan_seconds is None
+
+
+def deviate(run: GameRun) -> tuple[tuple[str, ...], float]:
+    """Follow the walkthrough for two moves, then go somewhere else: the plan answered, and how
+    long that step took."""
+    walkthrough = run.reset().expert_plan
+    for action in walkthrough[:2]:
+        observation = run.step(action)
+    detour = [c for c in observation.admissible_commands if c.startswith("go to") and c != walkthrough[2]][3]
+    started = time.monotonic()
+    plan = run.step(detour).expert_plan
+    return plan, time.monotonic() - started
+
+
+def test_a_big_kitchen_is_replanned_on_the_reduced_problem_in_seconds_and_the_plan_wins() -> None:
+    # Planning this state on the whole problem took 66 s here (two butter knives, 55 objects).
+    game = CATALOG.select("generated_eval", "pick_two_obj_and_place", 2)
+    run = GameRun(EnvPool().take(), str(game.path), with_expert_plan=True, replan_seconds=20.0)
+    plan, seconds = deviate(run)
+    assert plan and run.replans == 1 and seconds < 10
+    for action in plan:
+        observation = run.step(action)
+    assert observation.won and run.replans == 1
+
+
+def test_a_reduced_plan_that_does_not_win_is_replaced_by_a_whole_problem_plan(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(runtime, "WHOLE_PROBLEM_FIRST_SECONDS", 0.0)  # straight to the reduced problem
+    monkeypatch.setattr(GameRun, "_plan_on_reduced_problem", lambda self: ["look", "inventory"])
+    game = CATALOG.select("generated_eval", "pick_and_place_simple", 0)
+    run = GameRun(EnvPool().take(), str(game.path), with_expert_plan=True, replan_seconds=60.0)
+    with caplog.at_level(logging.INFO):
+        plan, _ = deviate(run)
+    assert plan and plan != ("look", "inventory")
+    assert any(
+        record.getMessage().startswith("the reduced problem gave no winning plan")
+        for record in caplog.records
+    )
+    for action in plan:
+        observation = run.step(action)
+    assert observation.won
