@@ -118,7 +118,7 @@ def test_a_refused_copy_in_flight_does_not_answer_for_a_later_copy_of_its_id(sto
     async def body() -> list[bool | BaseException]:
         log = await opened(store_dir, max_line_bytes=limit)
         # Both in one turn of the loop: the small copy arrives while the big one is in flight.
-        results = await asyncio.gather(log.append(*too_big), log.append(*small), return_exceptions=True)
+        results = list(await asyncio.gather(log.append(*too_big), log.append(*small), return_exceptions=True))
         results.append(await log.append(*too_big))  # now stored: a duplicate, whatever its size
         await log.close()
         return results
