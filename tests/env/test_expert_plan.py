@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -11,6 +12,7 @@ import pytest
 from env_service import runtime
 from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
+from env_service.games.names import TASK_TYPES
 from env_service.runtime import EnvPool, GameRun, run_forked
 from launcher.processes import REPO_ROOT
 
@@ -117,3 +119,20 @@ def test_a_reduced_plan_that_does_not_win_is_replaced_by_a_whole_problem_plan(
     for action in plan:
         observation = run.step(action)
     assert observation.won
+
+
+@pytest.mark.parametrize("task_type", TASK_TYPES)
+def test_the_reduced_problem_gives_a_winning_plan_for_every_task_type(task_type: str) -> None:
+    game = CATALOG.select("generated_eval", task_type, 0)
+    run = GameRun(EnvPool().take(), str(game.path), with_expert_plan=False)
+    run.reset()
+    walkthrough = list(run._plan)
+    for action in walkthrough[:2]:
+        run.step(action)
+    detours = [
+        c for c in run.env.state["admissible_commands"] if c.startswith("go to") and c != walkthrough[2]
+    ]
+    run.step(detours[len(detours) // 2])
+    plan = run_forked(run._plan_on_reduced_problem, 60)
+    assert plan, "the reduced problem has no plan"
+    assert run_forked(functools.partial(run._wins_with, plan), 60) is True
