@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, one after another, each in its own process.
 
 Each prints its own figures; bench/RESULTS.md holds the latest ones with the command that made
-them. Run one alone with `python -m bench.bench_env` (or bench_catalog, bench_store, bench_agent).
+them. Run one alone with `python -m bench.bench_env` (or bench_catalog, bench_replan, bench_store,
+bench_agent).
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench.bench_env", "bench.bench_catalog", "bench.bench_store", "bench.bench_agent"]
+BENCHMARKS = [
+    "bench.bench_env",
+    "bench.bench_catalog",
+    "bench.bench_replan",
+    "bench.bench_store",
+    "bench.bench_agent",
+]
 
 
 def main() -> int:
