@@ -40,24 +40,20 @@ def timed(compute: Callable[[], Any]) -> tuple[float, Any]:
 
 def measure(catalog: Catalog, pool: EnvPool, task_type: str, index: int, cap: float) -> dict[str, Any]:
     from env_service.runtime import GameRun, run_forked
+    from tests.env.detours import walk_then_detour
 
     game = catalog.select("generated_eval", task_type, index)
     run = GameRun(pool.take(), str(game.path), with_expert_plan=False, replan_seconds=cap)
     try:
-        run.reset()
-        walkthrough = list(run._plan)
-        for action in walkthrough[:2]:
-            run.step(action)
-        detours = [
-            c for c in run.env.state["admissible_commands"] if c.startswith("go to") and c != walkthrough[2]
-        ]
-        run.step(detours[len(detours) // 2])
+        walk_then_detour(run)
         pddl_state, infos = run.env.unwrapped._pddl_state, run.env.unwrapped._entity_infos
         whole_seconds, whole = timed(lambda: run_forked(lambda: list(pddl_state.replan(infos)), cap))
 
         def reduced_and_checked() -> bool:
             plan = run_forked(run._plan_on_reduced_problem, cap)
-            return bool(plan) and run_forked(functools.partial(run._wins_with, plan), cap) is True
+            if not plan:
+                return False
+            return run_forked(functools.partial(run._wins_with, plan), cap) is True
 
         reduced_seconds, reduced_wins = timed(reduced_and_checked)
         env_seconds, env_plan = timed(run._replan)
