@@ -8,8 +8,8 @@ run in a child process so that it takes no CPU time from the agent's process, wh
 `--delay` seconds per completion and plays each game's expert plan after one "think:" turn. The
 agent uses its real `openai` client over HTTP.
 
-- memory: `EpisodeRunner` + `LLMPolicies` in this process, with an in-memory env (6-step games that
-  cost nothing) and store, so the figures are the agent's own.
+- memory: `EpisodeRunner` + `LLMPolicies` in this process, with the agent tests' in-memory env and
+  store (tests/agent/memory.py: 4-step games that cost nothing), so the figures are the agent's own.
 - stack: env, store and agent as processes (`launcher.stack`), `RunEvaluation` on generated_eval
   games; the env's resets and steps (2 worker processes) are then part of the wall time.
 
@@ -30,28 +30,26 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, GameRef, PolicyKind
+from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, PolicyKind
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
-from agent_service.runner import EnvSession, EnvState, EpisodeRunner
+from agent_service.runner import EpisodeRunner
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_common import errors
 from launcher.stack import start_stack
 from tests.agent.fake_openai import FakeOpenAI
+from tests.agent.memory import OPENING, PLAN, MemoryEnv, MemoryStore
 
 THOUGHT = "think: I know this game; I will follow the plan."
-PLAN = tuple(f"go to place {i}" for i in range(1, 7))
 Plans = dict[str, list[str]]
 
 
@@ -102,62 +100,9 @@ def overheads(steps: list[tuple[float, float, float]]) -> dict[str, float]:
 # -- memory mode: the agent alone -------------------------------------------------------------
 
 
-@dataclass
-class PlanGame:
-    progress: int = 0
-
-    def state(self, observation: str) -> EnvState:
-        won = self.progress == len(PLAN)
-        return EnvState(
-            observation=observation,
-            admissible_commands=("look", "inventory", *PLAN[self.progress : self.progress + 1]),
-            expert_plan=PLAN[self.progress :],
-            goal_progress=self.progress / len(PLAN),
-            won=won,
-            done=won,
-        )
-
-
-@dataclass
-class MemoryEnv:
-    sessions: dict[str, PlanGame] = field(default_factory=dict)
-
-    async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
-        if request.split == "generated_train" and request.index >= 2:
-            raise errors.InvalidRequest("no more training games")
-        game_id = request.game_id or f"{request.split}/game-{request.index}"
-        session_id = f"s{len(self.sessions)}"
-        self.sessions[session_id] = PlanGame()
-        game = GameRef(game_id, request.split, "pick_and_place_simple", "visit six places.", "generated")
-        return EnvSession(
-            session_id, game, self.sessions[session_id].state(f"Room {game_id}. Visit six places.")
-        )
-
-    async def step(self, session_id: str, action: str) -> EnvState:
-        game = self.sessions[session_id]
-        if game.progress < len(PLAN) and action == PLAN[game.progress]:
-            game.progress += 1
-            return game.state(f"You arrive at {action.removeprefix('go to ')}.")
-        return game.state("Nothing happens.")
-
-    async def close(self, session_id: str) -> None:
-        pass
-
-
-@dataclass
-class MemoryStore:
-    records: list[EpisodeRecord] = field(default_factory=list)
-
-    async def save(self, record: EpisodeRecord) -> bool:
-        self.records.append(record)
-        return True
-
-    async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
-        return None
-
-
 async def memory_run(base_url: str, episodes: int, concurrency: int) -> tuple[float, list[EpisodeRecord]]:
-    env, store = MemoryEnv(), MemoryStore()
+    # The agent tests' in-memory env and store; resets cost nothing here.
+    env, store = MemoryEnv(reset_seconds=0.0), MemoryStore()
     library = FewShotLibrary(env)
     await library.examples("pick_and_place_simple")
     make = LLMPolicies(
@@ -172,7 +117,8 @@ async def memory_run(base_url: str, episodes: int, concurrency: int) -> tuple[fl
     semaphore = asyncio.Semaphore(concurrency)
 
     async def one(index: int) -> EpisodeOutcome:
-        request = EpisodeRequest(PolicyKind.LLM, game_id=f"generated_eval/game-{index}", max_steps=20)
+        game_id = f"generated_eval/pick_and_place_simple-Pencil-None-Shelf-{index}/trial_T0"
+        request = EpisodeRequest(PolicyKind.LLM, game_id=game_id, max_steps=20)
         async with semaphore:
             return await runner.run(request)
 
@@ -181,11 +127,11 @@ async def memory_run(base_url: str, episodes: int, concurrency: int) -> tuple[fl
     wall = time.perf_counter() - started
     await make.close()
     assert all(o.won for o in outcomes), [o.end_reason for o in outcomes]
-    return wall, store.records
+    return wall, list(store.stored.values())
 
 
 def memory_mode(delay: float, episodes: int) -> dict[str, Any]:
-    plans = {"Room ": list(PLAN)}
+    plans = {OPENING: list(PLAN)}
     with fake_llm(delay, plans) as base_url:
         serial, serial_records = asyncio.run(memory_run(base_url, episodes, 1))
         parallel, parallel_records = asyncio.run(memory_run(base_url, episodes, episodes))

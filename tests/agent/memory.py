@@ -53,10 +53,12 @@ class MemoryEnv:
     closed: list[str] = field(default_factory=list)
     # Actions taken in evaluation games (not in the train games few-shot examples are made from).
     steps: list[str] = field(default_factory=list)
+    # How long a reset takes (an await, so that concurrent episodes interleave there).
+    reset_seconds: float = 0.01
 
     async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
         self.resets.append(request)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(self.reset_seconds)
         if request.game_id:
             split, task_dir = request.game_id.split("/")[:2]
             task_type = task_dir.split("-")[0]
