@@ -1,7 +1,8 @@
 """The container files, checked statically (no Docker engine runs here) against the code.
 
-docker-compose.yml must validate, each Dockerfile must pass hadolint, and the commands, ports,
-variables and healthchecks they name must be the ones the services really use.
+docker-compose.yml must validate, the Dockerfile must pass hadolint, its stages must refer only to
+stages before them, and the commands, ports, variables and healthchecks of each service's target
+must be the ones the service really uses.
 """
 
 from __future__ import annotations
@@ -36,8 +37,24 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
-def dockerfile(module: str) -> str:
-    return (ROOT / module / "Dockerfile").read_text()
+def stages() -> dict[str, str]:
+    """The root Dockerfile's stages by name (the text from each `FROM ... AS name` to the next)."""
+    text = (ROOT / "Dockerfile").read_text()
+    found: dict[str, str] = {}
+    for part in re.split(r"^(?=FROM )", text, flags=re.M)[1:]:
+        match = re.match(r"FROM \S+ AS (\S+)\n", part)
+        assert match, f"every stage is named: {part.splitlines()[0]}"
+        found[match.group(1)] = part
+    return found
+
+
+def stage_chain(name: str) -> str:
+    """A stage's text and that of the stages it is built FROM, up to the base image."""
+    every = stages()
+    text = every[name]
+    base = re.match(r"FROM (\S+)", text)
+    assert base is not None
+    return text + (stage_chain(base.group(1)) if base.group(1) in every else "")
 
 
 def test_binding_ports_are_the_config_defaults() -> None:
@@ -64,7 +81,7 @@ def test_compose_service_matches_the_code(name: str) -> None:
     module, port = SERVICES[name]
     service = compose()["services"][name]
     assert service["command"] == ["python", "-m", module]
-    assert service["build"]["dockerfile"] == f"{module}/Dockerfile"
+    assert service["build"] == {"context": ".", "target": name}
     assert service["environment"]["PORT"] == str(port)
     assert f"{port}:{port}" in service["ports"]
     assert service["healthcheck"]["test"] == [
@@ -93,37 +110,54 @@ def test_compose_wires_the_agent_to_env_and_store_and_keeps_the_store_on_a_volum
     assert overlay["services"]["env"]["environment"]["ALFWORLD_DATA"] == "/alfworld-data"
 
 
-@pytest.mark.parametrize("module", [module for module, _ in SERVICES.values()])
-def test_dockerfile_passes_hadolint(module: str) -> None:
+def test_dockerfile_passes_hadolint() -> None:
     hadolint = Path(sys.executable).parent / "hadolint"
     result = subprocess.run(
-        [str(hadolint), str(ROOT / module / "Dockerfile")], capture_output=True, text=True, check=False
+        [str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_dockerfile_stages_refer_only_to_stages_before_them() -> None:
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", (ROOT / "Dockerfile").read_text(), re.M)
+    seen: list[str] = []
+    for name, text in stages().items():
+        base = re.match(r"FROM (\S+)", text)
+        assert base is not None and base.group(1) in ["${PYTHON_IMAGE}", *seen], (
+            f"{name} is built FROM {base}"
+        )
+        for source in re.findall(r"--from=(\S+)", text):
+            assert source in seen, f"{name} copies from {source}, which is not a stage before it"
+        seen.append(name)
+    # The image generates exactly the protos the repository has.
+    protos = {str(p.relative_to(ROOT)) for p in (ROOT / "proto").rglob("*.proto")}
+    assert protos == set(re.findall(r"proto/alfagent/\S+\.proto", stages()["codegen"]))
+
+
 @pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_matches_the_code(name: str) -> None:
+def test_dockerfile_target_matches_the_code(name: str) -> None:
     module, port = SERVICES[name]
-    text = dockerfile(module)
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim", text, re.M), "pinned python:3.11 slim base"
+    text = stage_chain(name)
     assert f'CMD ["python", "-m", "{module}"]' in text
     assert f"EXPOSE {port}" in text
     assert f"PORT={port}" in text
-    assert re.search(r"^USER \d+$", text, re.M), "runs as a non-root user"
+    assert re.search(r"^USER \d+$", stages()[name], re.M), "runs as a non-root user"
+    # Its virtualenv holds its own dependency group.
+    venv = re.search(r"^COPY --from=(\S+) /opt/venv /opt/venv$", text, re.M)
+    assert venv is not None
     groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
-    for group in re.findall(r"--group (\S+)", text):
+    assert re.findall(r"--group (\S+)", stages()[venv.group(1)]) == [name]
+    for group in re.findall(r"--group (\S+)", (ROOT / "Dockerfile").read_text()):
         assert group in groups
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for path in source.split():
-            assert (ROOT / path).exists(), f"{module}/Dockerfile copies {path}, which does not exist"
-    # The image generates exactly the protos the repository has.
-    protos = {str(p.relative_to(ROOT)) for p in (ROOT / "proto").rglob("*.proto")}
-    assert protos == set(re.findall(r"proto/alfagent/\S+\.proto", text))
+            assert (ROOT / path).exists(), f"the {name} target copies {path}, which does not exist"
+    healthcheck = f'CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:{port}"]'
+    assert healthcheck in text
 
 
 def test_store_image_writes_to_its_volume() -> None:
-    text = dockerfile("store_service")
+    text = stages()["store"]
     assert "STORE_DIR=/data" in text and "VOLUME /data" in text
 
 

@@ -1,0 +1,93 @@
+# The three service images, one target each. Build from the repository root:
+#   docker build --target env -t alfagent-env .      (or --target store, --target agent)
+# `docker compose up` builds all three; the protobuf code is generated once for them.
+# ALFWorld does not build on Pythons newer than 3.11.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# -- what every build stage starts from: the pinned dependency lists --------------------------
+FROM ${PYTHON_IMAGE} AS requirements
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+# Dependencies before the source, so code changes reuse the cached layers.
+COPY pyproject.toml README.md ./
+COPY requirements/ requirements/
+
+# -- the protobuf code, generated as `make proto` does (it is never committed) -----------------
+FROM requirements AS codegen
+RUN python -m venv /opt/codegen \
+    && /opt/codegen/bin/pip install "pip==26.3" \
+    && /opt/codegen/bin/pip install -c requirements/constraints.txt --group codegen
+COPY proto/ proto/
+RUN mkdir /gen && /opt/codegen/bin/python -m grpc_tools.protoc -Iproto --python_out=/gen --grpc_python_out=/gen \
+    proto/alfagent/trajectory/v1/trajectory.proto proto/alfagent/env/v1/env.proto \
+    proto/alfagent/store/v1/store.proto proto/alfagent/agent/v1/agent.proto
+
+# -- each service's dependencies (its group in pyproject.toml), in a virtualenv ---------------
+FROM requirements AS env-deps
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install "pip==26.3" \
+    && /opt/venv/bin/pip install -c requirements/constraints.txt --group env
+
+FROM requirements AS store-deps
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install "pip==26.3" \
+    && /opt/venv/bin/pip install -c requirements/constraints.txt --group store
+
+FROM requirements AS agent-deps
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install "pip==26.3" \
+    && /opt/venv/bin/pip install -c requirements/constraints.txt --group agent
+
+# -- what every image runs on: an unprivileged user, the virtualenv on PATH -------------------
+FROM ${PYTHON_IMAGE} AS runtime
+RUN useradd --create-home --uid 10001 alfagent
+WORKDIR /app
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
+
+# -- env_service --------------------------------------------------------------------------------
+FROM runtime AS env
+RUN mkdir /cache && chown alfagent /cache
+COPY --from=env-deps /opt/venv /opt/venv
+COPY --from=codegen /gen/alfagent/ alfagent/
+COPY alfagent_common/ alfagent_common/
+COPY env_service/ env_service/
+# The catalog cache (env_service/README.md) in a volume, so that it outlives the container.
+ENV PORT=50052 ENV_CATALOG_CACHE=/cache/catalog.json
+VOLUME /cache
+USER 10001
+EXPOSE 50052
+HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
+    CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50052"]
+CMD ["python", "-m", "env_service"]
+
+# -- store_service: writes the trajectories to the volume at /data (STORE_DIR) ----------------
+FROM runtime AS store
+RUN mkdir /data && chown alfagent /data
+COPY --from=store-deps /opt/venv /opt/venv
+COPY --from=codegen /gen/alfagent/ alfagent/
+COPY alfagent_common/ alfagent_common/
+COPY store_service/ store_service/
+ENV PORT=50053 STORE_DIR=/data
+VOLUME /data
+USER 10001
+EXPOSE 50053
+# Start-up reads and indexes every stored line: ~2 s per 50,000 trajectories of 10 kB.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
+    CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50053"]
+CMD ["python", "-m", "store_service"]
+
+# -- agent_service: reaches the LLM endpoint given by OPENAI_BASE_URL ---------------------------
+FROM runtime AS agent
+COPY --from=agent-deps /opt/venv /opt/venv
+COPY --from=codegen /gen/alfagent/ alfagent/
+COPY alfagent_common/ alfagent_common/
+COPY agent_service/ agent_service/
+# The agent reaches env_service and store_service through their client modules only.
+COPY env_service/__init__.py env_service/client.py env_service/
+COPY store_service/ store_service/
+ENV PORT=50051
+USER 10001
+EXPOSE 50051
+HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
+    CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50051"]
+CMD ["python", "-m", "agent_service"]
