@@ -2,7 +2,7 @@
 
 uvloop runs asyncio's machinery (tasks, futures, callbacks, socket transports) in C on libuv,
 and grpc.aio spends much of each call there: on this project's 2-core machine it raised the
-store's durable appends from 16 clients by ~15% (bench/RESULTS.md). `EVENT_LOOP=asyncio` picks
+store's durable appends from 16 clients by ~11% (bench/RESULTS.md). `EVENT_LOOP=asyncio` picks
 the standard loop instead, should uvloop ever misbehave somewhere; both are tested.
 """
 
