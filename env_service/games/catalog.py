@@ -21,13 +21,14 @@ This module imports neither alfworld nor textworld, so listing games stays cheap
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+import orjson
 
 from env_service.games.names import (
     DATA_DIR_NAME,
@@ -106,8 +107,9 @@ def _data_dir(root: Path) -> Path | None:
 
 
 def _read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    # orjson: an official traj_data.json is ~230 kB, and a first start-up on the train split reads
+    # 3,553 of them; it parses them in less than half the time the standard library takes.
+    return orjson.loads(path.read_bytes())
 
 
 def _task_sentence(game: dict[str, Any], traj: dict[str, Any]) -> str:
