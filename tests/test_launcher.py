@@ -62,6 +62,12 @@ def test_up_serves_on_the_binding_ports_and_down_leaves_no_process(tmp_path: Pat
             {"task_type": "pick_and_place_simple", "policy": "EXPERT"},
         )
         assert result["won"] is True
+        # Every service runs on uvloop by default (alfagent_common/eventloop.py) and says so.
+        for module in ("env_service", "store_service", "agent_service"):
+            lines = (REPO_ROOT / ".run" / f"{module}.log").read_text().splitlines()
+            entries = [json.loads(line) for line in lines if line.startswith("{")]
+            serving = [entry for entry in entries if entry.get("msg") == "serving"]
+            assert serving and serving[-1]["event_loop"] == "uvloop", module
         # Each service leads its own process group; env_service's workers are in its group.
         groups = list(json.loads(PIDS_FILE.read_text()).values())
         assert len(groups) == 3 and all(group_members(group) for group in groups)
