@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from env_service.downward import lisp_parser
+from env_service.downward import lisp_parser, parsing_functions
 
 Fact = tuple[str, tuple[str, ...]]
 Nested = str | list[Any]
@@ -31,7 +31,9 @@ def reduced_problem(problem: str, facts: Iterable[Fact]) -> str:
     goal does not need (see the module doc). Numeric facts (distances) are kept from `problem`."""
     define = lisp_parser.parse_nested_list(problem.split("\n"))
     sections = {item[0]: item for item in define[2:] if isinstance(item, list) and item}
-    declared = _typed_names(sections[":objects"][1:])
+    declared = [
+        (item.name, item.type_name) for item in parsing_functions.parse_typed_list(sections[":objects"][1:])
+    ]
     goal = sections[":goal"]
     facts = set(facts)
     kept = _needed_objects(declared, facts, set(_tokens(goal)))
@@ -67,23 +69,6 @@ def _needed_objects(declared: Sequence[tuple[str, str]], facts: set[Fact], goal_
                 kept |= {inner, outer}
                 grown = True
     return kept
-
-
-def _typed_names(tokens: Sequence[str]) -> list[tuple[str, str]]:
-    """PDDL's `a b - type c - other` as [(a, type), (b, type), (c, other)]; untyped is `object`."""
-    typed: list[tuple[str, str]] = []
-    pending: list[str] = []
-    position = 0
-    while position < len(tokens):
-        token = tokens[position]
-        if token == "-":
-            typed += [(name, tokens[position + 1]) for name in pending]
-            pending = []
-            position += 2
-            continue
-        pending.append(token)
-        position += 1
-    return typed + [(name, "object") for name in pending]
 
 
 def _tokens(nested: Nested) -> Iterable[str]:
