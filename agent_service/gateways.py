@@ -8,9 +8,9 @@ from agent_service import convert
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, GameRef
 from agent_service.runner import EnvSession, EnvState
 from alfagent.env.v1 import env_pb2
+from alfagent_clients.env import EnvClient
+from alfagent_clients.store import StoreClient
 from alfagent_common import errors
-from env_service.client import EnvClient
-from store_service.client import StoreClient
 
 
 def _state(response: env_pb2.ResetResponse | env_pb2.StepResponse) -> EnvState:

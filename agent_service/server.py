@@ -20,11 +20,11 @@ from agent_service.servicer import AgentServicer
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
+from alfagent_clients.env import EnvClient
+from alfagent_clients.store import StoreClient
 from alfagent_common import errors, eventloop, logs
 from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import CHANNEL_OPTIONS, serve
-from env_service.client import EnvClient
-from store_service.client import StoreClient
 
 SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"]
 SERVICE_NAME = SERVICE.full_name

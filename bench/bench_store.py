@@ -36,11 +36,11 @@ from typing import Any
 import grpc
 
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_clients.store import StoreClient
 from alfagent_common import eventloop
 from alfagent_common.server import CHANNEL_OPTIONS
 from launcher.processes import ServiceProcess, start_service
 from store_service import records
-from store_service.client import StoreClient
 from store_service.log import TrajectoryLog
 from tests.store.store_harness import sample_trajectory
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
+from alfagent_clients.store import StoreClient
 from alfagent_common import eventloop
 from alfagent_common.settings import ConfigError
-from store_service.client import StoreClient
 from tests.store.store_harness import REPO, StoreProcess, sample_trajectory
 
 

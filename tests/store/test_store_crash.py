@@ -25,9 +25,9 @@ import grpc
 import pytest
 
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_clients.store import StoreClient
 from alfagent_common.errors import AlfagentError
 from store_service import records
-from store_service.client import StoreClient
 from tests.store.store_harness import StoreProcess, sample_trajectory
 
 ROUNDS = 24
@@ -102,7 +102,7 @@ async def append_until_killed(
 
     async def client(number: int) -> None:
         async with grpc.aio.insecure_channel(process.address) as channel:
-            store = StoreClient(channel, timeout=10)
+            store = StoreClient(channel, timeout_seconds=10)
             while not stop.is_set():
                 if retries:
                     trajectory = ledger.sent[retries.pop()]

@@ -16,8 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_clients.store import StoreClient
 from alfagent_common.errors import InvalidRequest, NotFound
-from store_service.client import StoreClient
 from tests.store.store_harness import REPO, InProcessStore, StoreProcess, sample_trajectory
 
 T = TypeVar("T")

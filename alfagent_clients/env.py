@@ -1,28 +1,26 @@
-"""A small typed client for EnvService that raises domain errors instead of grpc ones."""
+"""A small typed client for EnvService that raises domain errors instead of grpc ones.
+
+async with grpc.aio.insecure_channel(os.environ["ENV_ADDR"], options=CHANNEL_OPTIONS) as channel:
+    env = EnvClient(channel)
+    reset = await env.reset(task_type="pick_and_place_simple")
+    step = await env.step(reset.session_id, "look")
+"""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import grpc
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
-from alfagent_common.grpc_client import raise_domain_error
-
-Response = TypeVar("Response")
+from alfagent_clients.base import ServiceClient
 
 
-class EnvClient:
-    def __init__(self, channel: grpc.aio.Channel, *, timeout_seconds: float = 120.0) -> None:
+class EnvClient(ServiceClient):
+    service = "env_service"
+
+    # A reset may translate a big kitchen's PDDL or wait for a busy worker: give it time.
+    def __init__(self, channel: grpc.aio.Channel, *, timeout_seconds: float | None = 120.0) -> None:
+        super().__init__(timeout_seconds=timeout_seconds)
         self._stub = env_pb2_grpc.EnvServiceStub(channel)
-        self._timeout = timeout_seconds
-
-    async def _call(self, method: Callable[..., Awaitable[Response]], request: object) -> Response:
-        try:
-            return await method(request, timeout=self._timeout)
-        except grpc.aio.AioRpcError as error:
-            raise_domain_error(error, "env_service")
 
     async def reset(
         self,
@@ -58,3 +56,6 @@ class EnvClient:
             split=split, task_type=task_type, page_size=page_size, page_token=page_token
         )
         return await self._call(self._stub.ListGames, request)
+
+    async def stats(self) -> env_pb2.EnvStats:
+        return await self._call(self._stub.GetStats, env_pb2.GetStatsRequest())

@@ -5,51 +5,36 @@
         store = StoreClient(channel)
         trajectory_id, created = await store.append(trajectory)
 
-gRPC errors become `alfagent_common.errors` exceptions (INVALID_ARGUMENT -> InvalidRequest,
-NOT_FOUND -> NotFound, UNAVAILABLE and DEADLINE_EXCEEDED -> Unavailable, ...), so callers never
-import grpc to handle them. Appends are idempotent: retrying one after a timeout is safe.
+Appends are idempotent: retrying one after a timeout or on Unavailable is safe.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 import grpc
 
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_common import errors
-from alfagent_common.grpc_errors import STATUS_BY_ERROR
-
-ERROR_BY_STATUS: dict[grpc.StatusCode, type[errors.AlfagentError]] = {
-    **{status: error for error, status in STATUS_BY_ERROR.items()},
-    grpc.StatusCode.DEADLINE_EXCEEDED: errors.Unavailable,
-}
-
-T = TypeVar("T")
+from alfagent_clients.base import ServiceClient
 
 
-def domain_error(error: grpc.aio.AioRpcError) -> errors.AlfagentError:
-    """The domain exception for a failed call (AlfagentError itself for INTERNAL and the like)."""
-    kind = ERROR_BY_STATUS.get(error.code(), errors.AlfagentError)
-    return kind(f"store: {error.code().name}: {error.details()}")
+class StoreClient(ServiceClient):
+    service = "store_service"
 
-
-class StoreClient:
-    def __init__(self, channel: grpc.aio.Channel, *, timeout: float | None = 30.0) -> None:
+    def __init__(self, channel: grpc.aio.Channel, *, timeout_seconds: float | None = 30.0) -> None:
+        super().__init__(timeout_seconds=timeout_seconds)
         self._stub = store_pb2_grpc.StoreServiceStub(channel)
-        self._timeout = timeout
 
     async def append(self, trajectory: trajectory_pb2.Trajectory) -> tuple[str, bool]:
         """Store a trajectory durably; returns (trajectory_id, created). created=False: already stored."""
         request = store_pb2.AppendTrajectoryRequest(trajectory=trajectory)
-        response = await _call(self._stub.AppendTrajectory(request, timeout=self._timeout))
+        response = await self._call(self._stub.AppendTrajectory, request)
         return response.trajectory_id, response.created
 
     async def get(self, trajectory_id: str) -> trajectory_pb2.Trajectory:
         request = store_pb2.GetTrajectoryRequest(trajectory_id=trajectory_id)
-        return await _call(self._stub.GetTrajectory(request, timeout=self._timeout))
+        return await self._call(self._stub.GetTrajectory, request)
 
     async def list(
         self,
@@ -63,7 +48,7 @@ class StoreClient:
         request = store_pb2.ListTrajectoriesRequest(
             run_id=run_id, task_type=task_type, won=won, page_size=page_size, page_token=page_token
         )
-        response = await _call(self._stub.ListTrajectories(request, timeout=self._timeout))
+        response = await self._call(self._stub.ListTrajectories, request)
         return list(response.trajectories), response.next_page_token
 
     async def iter_all(
@@ -81,11 +66,4 @@ class StoreClient:
     async def stats(self, run_id: str = "") -> store_pb2.StoreStats:
         """Episodes, wins, success rate (with 95% Wilson interval), mean steps and tokens per task type."""
         request = store_pb2.GetStatsRequest(run_id=run_id)
-        return await _call(self._stub.GetStats(request, timeout=self._timeout))
-
-
-async def _call(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except grpc.aio.AioRpcError as error:
-        raise domain_error(error) from error
+        return await self._call(self._stub.GetStats, request)
