@@ -23,7 +23,7 @@ from agent_service.summary import TaskTypeSummary
 from alfagent.agent.v1 import agent_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors, ids
-from alfagent_common.versions import alfagent_version, package_version
+from alfagent_common.versions import UNKNOWN, GameVersions, alfagent_version
 
 _SOURCE_TO_PROTO = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
 _SOURCE_FROM_PROTO = {value: key for key, value in _SOURCE_TO_PROTO.items()}
@@ -91,6 +91,11 @@ def game_to_proto(game: GameRef) -> trajectory_pb2.Game:
     )
 
 
+def game_versions_from_proto(versions: trajectory_pb2.Versions) -> GameVersions:
+    # An env service older than the field answers none.
+    return GameVersions(alfworld=versions.alfworld or UNKNOWN, textworld=versions.textworld or UNKNOWN)
+
+
 def usage_to_proto(usage: Usage) -> trajectory_pb2.Usage:
     return trajectory_pb2.Usage(
         prompt_tokens=usage.prompt_tokens,
@@ -142,10 +147,11 @@ def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
         won=record.won,
         end_reason=trajectory_pb2.EndReason.Value(record.end_reason.value),
         usage=usage_to_proto(record.usage),
+        # alfagent is this agent's own version; alfworld and textworld are the env's.
         versions=trajectory_pb2.Versions(
             alfagent=alfagent_version(),
-            alfworld=package_version("alfworld"),
-            textworld=package_version("textworld"),
+            alfworld=record.env_versions.alfworld,
+            textworld=record.env_versions.textworld,
         ),
         goal_progress=record.goal_progress,
         initial_observation=record.initial_observation,

@@ -6,6 +6,8 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
+from alfagent_common.versions import GameVersions
+
 
 class PolicyKind(enum.Enum):
     LLM = "LLM"
@@ -137,6 +139,8 @@ class EpisodeRecord:
     started_at: float
     finished_at: float = 0.0
     steps: list[StepRecord] = field(default_factory=list)
+    # What the env that played the game reported at reset (not this process's packages).
+    env_versions: GameVersions = field(default_factory=GameVersions)
     won: bool = False
     end_reason: EndReason = EndReason.STEP_LIMIT
     error: str = ""

@@ -45,7 +45,12 @@ class RemoteEnv:
             with_expert_plan=with_expert_plan,
             max_steps=request.max_steps,
         )
-        return EnvSession(response.session_id, convert.game_from_proto(response.game), _state(response))
+        return EnvSession(
+            response.session_id,
+            convert.game_from_proto(response.game),
+            _state(response),
+            versions=convert.game_versions_from_proto(response.versions),
+        )
 
     async def step(self, session_id: str, action: str) -> EnvState:
         return _state(await self._client.step(session_id, action))

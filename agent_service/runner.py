@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from agent_service.episode import (
@@ -31,6 +31,7 @@ from agent_service.episode import (
 from agent_service.policies import NoExpertPlan, Policy, Turn, TurnView
 from alfagent_common import errors
 from alfagent_common.logs import bind
+from alfagent_common.versions import GameVersions
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class EnvSession:
     session_id: str
     game: GameRef
     state: EnvState
+    # The game engine the env plays this session with, as the env reported it.
+    versions: GameVersions = field(default_factory=GameVersions)
 
 
 class EnvGateway(Protocol):
@@ -115,6 +118,7 @@ class EpisodeRunner:
             initial_observation=session.state.observation,
             initial_admissible_commands=session.state.admissible_commands,
             started_at=time.time(),
+            env_versions=session.versions,
         )
         with bind(run_id=run_id, trajectory_id=record.trajectory_id, session_id=session.session_id):
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common.versions import GameVersions, alfagent_version
 from env_service.games.catalog import GameInfo
 from env_service.sessions import GameSelection, ResetResult, StepResult
 
@@ -26,7 +27,13 @@ def selection_from_proto(request: env_pb2.ResetRequest) -> GameSelection:
     )
 
 
-def reset_to_proto(result: ResetResult) -> env_pb2.ResetResponse:
+def versions_to_proto(game_versions: GameVersions) -> trajectory_pb2.Versions:
+    return trajectory_pb2.Versions(
+        alfagent=alfagent_version(), alfworld=game_versions.alfworld, textworld=game_versions.textworld
+    )
+
+
+def reset_to_proto(result: ResetResult, game_versions: GameVersions) -> env_pb2.ResetResponse:
     observation = result.observation
     return env_pb2.ResetResponse(
         session_id=result.session_id,
@@ -35,6 +42,7 @@ def reset_to_proto(result: ResetResult) -> env_pb2.ResetResponse:
         admissible_commands=observation.admissible_commands,
         expert_plan=observation.expert_plan,
         goal_progress=observation.goal_progress,
+        versions=versions_to_proto(game_versions),
     )
 
 

@@ -33,7 +33,7 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
             with_expert_plan=request.with_expert_plan,
             max_steps=request.max_steps,
         )
-        return convert.reset_to_proto(result)
+        return convert.reset_to_proto(result, self.core.game_versions)
 
     async def Step(self, request: env_pb2.StepRequest, context: Context) -> env_pb2.StepResponse:
         with bind(session_id=request.session_id):
@@ -54,6 +54,7 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
             worker_pids=[w.pid for w in self.core.pool.workers if w.pid],
             worker_restarts=self.core.pool.restarts,
             worker_sessions=self.core.sessions_per_worker(),
+            versions=convert.versions_to_proto(self.core.game_versions),
         )
 
 

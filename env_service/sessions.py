@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alfagent_common import errors
+from alfagent_common.versions import GameVersions, installed_game_versions
 from env_service.games.catalog import Catalog, CatalogError, GameInfo, UnknownGame
 from env_service.observation import Observation
 from env_service.pool import WorkerPool
@@ -77,8 +78,12 @@ class EnvCore:
         max_action_chars: int,
         replan_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        game_versions: GameVersions | None = None,
     ) -> None:
         self.catalog = catalog
+        # The workers are this process's children on the same installation: its alfworld and
+        # textworld are the ones that play every game.
+        self.game_versions = game_versions or installed_game_versions()
         self.replan_seconds = replan_seconds
         self.pool = pool
         self.max_sessions = max_sessions

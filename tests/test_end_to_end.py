@@ -37,6 +37,10 @@ def replay(env: env_pb2_grpc.EnvServiceStub, game_id: str, trajectory: trajector
     """Plays the stored actions again and checks the stored observations and the final `won`."""
     reset = env.Reset(env_pb2.ResetRequest(game_id=game_id))
     assert reset.observation == trajectory.initial_observation
+    assert (reset.versions.alfworld, reset.versions.textworld) == (
+        trajectory.versions.alfworld,
+        trajectory.versions.textworld,
+    )
     assert list(reset.admissible_commands) == list(trajectory.initial_admissible_commands)
     last = None
     for step in trajectory.steps:
@@ -46,6 +50,14 @@ def replay(env: env_pb2_grpc.EnvServiceStub, game_id: str, trajectory: trajector
     env.Close(env_pb2.CloseRequest(session_id=reset.session_id))
     assert last is not None
     assert trajectory.won == last.won
+
+
+def assert_versions_are_the_envs(stored: trajectory_pb2.Versions, env: env_pb2_grpc.EnvServiceStub) -> None:
+    """Every version is known, and alfworld/textworld are those of the env that played the game."""
+    for name in ("alfagent", "alfworld", "textworld"):
+        assert getattr(stored, name) not in ("", "unknown"), f"{name} version: {getattr(stored, name)!r}"
+    reported = env.GetStats(env_pb2.GetStatsRequest()).versions
+    assert (stored.alfworld, stored.textworld) == (reported.alfworld, reported.textworld)
 
 
 @pytest.mark.parametrize("address_of", ["agent", "env", "store"])
@@ -105,7 +117,7 @@ def test_expert_episode_through_grpcurl_is_won_and_stored_step_by_step(
     )
     assert trajectory.game.task_type == "pick_and_place_simple"
     assert trajectory.game.source == trajectory_pb2.GENERATED
-    assert trajectory.versions.alfworld and trajectory.versions.textworld
+    assert_versions_are_the_envs(trajectory.versions, env_pb2_grpc.EnvServiceStub(env_channel))
     replay(env_pb2_grpc.EnvServiceStub(env_channel), trajectory.game.game_id, trajectory)
 
     if services.store_dir is not None:
