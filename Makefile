@@ -44,7 +44,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy alfagent_common env_service store_service agent_service launcher bench tests
+	$(BIN)/mypy alfagent_common alfagent_clients env_service store_service agent_service gamegen launcher bench tests
 
 check: lint typecheck test
 

@@ -1,18 +1,14 @@
-"""ALFWorld games: a generator that makes them from the installed ``alfworld`` package, and a catalog
-that serves any data root (official ALFWorld data or ours) the way ALFWorld does.
+"""ALFWorld games as the env service serves them: a catalog that finds the games of any data root
+(official ALFWorld data or ours) the way ALFWorld does.
 
 Modules, one job each:
 
 - ``names``: task types and file names shared by everything (no heavy imports).
 - ``catalog``: lists and selects the games of data roots (``Catalog``, ``GameInfo``, errors).
-- ``scenes``: floor plans from alfworld's layout files, with made-up ids for appliances they only name.
-- ``tasks``: per task type rules, goals and sentences from alfworld's goal library and constants.
-- ``sampling``: draws one game (task, object placement, start pose) from a seeded generator.
-- ``problem``: writes the PDDL problem text.
-- ``verify``: plans and replays a game through textworld + alfworld's wrappers.
-- ``layout``: ALFWorld's directory layout and the game.tw-pddl / traj_data.json contents.
-- ``generate``: the deterministic generation loop; ``__main__`` is its CLI.
+- ``scan_cache``: what start-up read from each game file, kept for the next start-up.
 
+The games shipped in ``env_service/data`` were made by the offline generator, the top-level
+``gamegen`` package (``python -m gamegen``), which this package never imports.
 Importing this package (or ``catalog``) does not import alfworld or textworld.
 """
 

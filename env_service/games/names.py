@@ -1,4 +1,5 @@
-"""Names shared by the generator and the catalog, kept free of heavy imports (no alfworld, textworld).
+"""Names shared by the generator (gamegen) and the catalog, kept free of heavy imports (no alfworld,
+textworld).
 
 They are ALFWorld's: the six task types in alfworld.agents.environment.alfred_tw_env.TASK_TYPES order,
 and the file and directory names of its data layout.

@@ -1,21 +1,20 @@
-"""Tests for the ALFWorld game generator and the catalog (env_service.games).
+"""Tests for the games env_service serves (env_service.games): the shipped data and the catalog.
 
-They check what users rely on: a seed gives byte-identical games; the shipped games are the ones
-alfworld's own loader finds, each one winnable by its stored walkthrough through textworld + alfworld's
-wrappers, with ALFWorld's opening text; and the catalog's errors name the bad value and the valid ones.
+They check what users rely on: the shipped games are the ones alfworld's own loader finds, each one
+winnable by its stored walkthrough through textworld + alfworld's wrappers, with ALFWorld's opening
+text; and the catalog's errors name the bad value and the valid ones. The generator that made the
+shipped games is tested in tests/gamegen/.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from env_service.games import scenes, tasks
 from env_service.games.catalog import (
     Catalog,
     CatalogError,
@@ -26,6 +25,7 @@ from env_service.games.catalog import (
     UnknownTaskType,
 )
 from env_service.games.names import TASK_TYPES
+from tests.env.alfworld_files import alfworld_game_files
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "env_service" / "data"
 SHIPPED_SPLITS = ("generated_eval", "generated_train")
@@ -36,118 +36,13 @@ def shipped() -> Catalog:
     return Catalog.from_roots([DATA_ROOT])
 
 
-def _alfworld_game_files(split_dir: Path) -> list[str]:
-    """The game files alfworld's own AlfredTWEnv.collect_game_files finds in a split directory."""
-    from alfworld.agents.environment.alfred_tw_env import AlfredTWEnv
-
-    config: dict[str, Any] = {
-        "env": {"goal_desc_human_anns_prob": 0, "task_types": [1, 2, 3, 4, 5, 6]},
-        "dataset": {"data_path": str(split_dir), "num_train_games": -1},
-    }
-    return list(AlfredTWEnv(config, train_eval="train").game_files)
-
-
-# --- generation --------------------------------------------------------------------------------
-
-
-def _tree_bytes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def test_same_seed_gives_byte_identical_games(tmp_path: Path) -> None:
-    from env_service.games.generate import GenerateConfig, generate
-
-    trees = []
-    for run in ("a", "b"):
-        config = GenerateConfig(
-            split="gen_test",
-            per_type=1,
-            seed=7,
-            out=tmp_path / run,
-            floor_plans="eval",
-            task_types=("pick_and_place_simple", "look_at_obj_in_light"),
-        )
-        report = generate(config, log=lambda _msg: None)
-        assert {t: len(p) for t, p in report.written.items()} == {
-            "pick_and_place_simple": 1,
-            "look_at_obj_in_light": 1,
-        }
-        trees.append(_tree_bytes(tmp_path / run))
-    assert len(trees[0]) == 4  # two games, two files each
-    assert trees[0] == trees[1]
-
-    # What was written is what alfworld and our catalog load, marked as ours.
-    split_dir = tmp_path / "a" / "json_2.1.1" / "gen_test"
-    assert len(_alfworld_game_files(split_dir)) == 2
-    games = Catalog.from_roots([tmp_path / "a"]).games("gen_test")
-    assert [g.source for g in games] == ["generated", "generated"]
-    traj = json.loads((games[0].path.parent / "traj_data.json").read_text())
-    assert traj["alfagent_generated"] is True
-    assert traj["alfagent_generator"]["seed"] == 7
-
-
-def test_task_sentences_come_from_alfworld_templates() -> None:
-    from alfworld.agents.utils.misc import get_templated_task_desc
-
-    params = tasks.TaskParams("look_at_obj_in_light", "Bowl", toggle_target="DeskLamp")
-    traj = {"task_type": params.task_type, "pddl_params": params.pddl_params()}
-    alfworld_sentences = {get_templated_task_desc(traj) for _ in range(50)}
-    ours = {tasks.task_sentence(params, random.Random(seed)) for seed in range(50)}
-    assert (
-        ours
-        == alfworld_sentences
-        == {"look at bowl under the desklamp", "examine the bowl with the desklamp"}
-    )
-
-
-def test_scenes_complete_what_alfworld_only_names() -> None:
-    kitchen = scenes.load_scene(1)
-    classes = Counter(r.cls for r in kitchen.receptacles)
-    assert classes["StoveBurner"] == 4 and classes["CoffeeMachine"] == 1 and classes["Toaster"] == 1
-    assert all(
-        r.id.startswith("Sink|") and r.id.endswith("|SinkBasin") for r in kitchen.receptacles_of("SinkBasin")
-    )
-    # The agent's start poses are away from every receptacle.
-    used = {(r.pose.x, r.pose.z) for r in kitchen.receptacles}
-    assert kitchen.free_poses() and all((p.x, p.z) not in used for p in kitchen.free_poses())
-
-
-def test_every_floor_plan_has_unique_escaped_receptacle_ids() -> None:
-    from env_service.games.problem import escape_pddl
-
-    for number in scenes.floor_plan_numbers():
-        ids = [escape_pddl(r.id).lower() for r in scenes.load_scene(number).receptacles]
-        assert len(ids) == len(set(ids)), f"FloorPlan{number} repeats a receptacle id"
-        assert all(
-            not r.cls.endswith("Basin") or "basin" in r.id.lower()
-            for r in scenes.load_scene(number).receptacles
-        )
-
-
-def test_eligible_floor_plans_match_alfred() -> None:
-    from env_service.games.generate import eligible_floor_plans
-
-    counts = {t: len(eligible_floor_plans(t)) for t in TASK_TYPES}
-    assert counts == {
-        "pick_and_place_simple": 120,
-        "look_at_obj_in_light": 27,
-        "pick_clean_then_place_in_recep": 60,
-        "pick_heat_then_place_in_recep": 30,
-        "pick_cool_then_place_in_recep": 30,
-        "pick_two_obj_and_place": 120,
-    }
-    for t in TASK_TYPES:
-        train, test = set(eligible_floor_plans(t, "train")), set(eligible_floor_plans(t, "eval"))
-        assert train and test and not train & test
-
-
 # --- shipped data ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("split", SHIPPED_SPLITS)
 def test_shipped_games_load_through_alfworld_and_catalog_alike(shipped: Catalog, split: str) -> None:
     split_dir = DATA_ROOT / "json_2.1.1" / split
-    alfworld_files = sorted(str(Path(p).resolve()) for p in _alfworld_game_files(split_dir))
+    alfworld_files = sorted(str(Path(p).resolve()) for p in alfworld_game_files(split_dir))
     ours = shipped.games(split)
     assert sorted(str(g.path.resolve()) for g in ours) == alfworld_files
     counts = Counter(g.task_type for g in ours)
@@ -181,7 +76,7 @@ def test_shipped_game_files_have_alfworld_fields(shipped: Catalog) -> None:
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_shipped_walkthrough_wins(shipped: Catalog, task_type: str) -> None:
-    from env_service.games.verify import INTRO_START, make_env
+    from gamegen.verify import INTRO_START, make_env
 
     game = shipped.select("generated_eval", task_type, 0)
     walkthrough = json.loads(game.path.read_text())["walkthrough"]
@@ -243,7 +138,7 @@ def test_catalog_filters_like_alfworld(tmp_path: Path) -> None:
         "valid_seen/pick_and_place_simple-Pencil-None-Shelf-310/trial_T1",
     ]
     assert sorted(str(g.path) for g in catalog.games("valid_seen")) == sorted(
-        _alfworld_game_files(tmp_path / "json_2.1.1" / "valid_seen")
+        alfworld_game_files(tmp_path / "json_2.1.1" / "valid_seen")
     )
     first = catalog.get(ids[0])
     assert first == GameInfo(

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import alfworld.gen.constants as constants
 
-from env_service.games import tasks
-from env_service.games.scenes import Pose, Receptacle, Scene, lamp_surfaces
-from env_service.games.tasks import TaskParams
+from gamegen import tasks
+from gamegen.scenes import Pose, Receptacle, Scene, lamp_surfaces
+from gamegen.tasks import TaskParams
 
 
 @dataclass(frozen=True)

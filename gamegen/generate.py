@@ -21,9 +21,9 @@ from typing import Final
 
 import alfworld
 
-from env_service.games import layout, problem, scenes, tasks, verify
 from env_service.games.names import DATA_DIR_NAME, TASK_TYPES
-from env_service.games.sampling import candidate_tasks, draw_game
+from gamegen import layout, problem, scenes, tasks, verify
+from gamegen.sampling import candidate_tasks, draw_game
 
 GENERATOR_VERSION: Final[str] = "1"
 FLOOR_PLAN_SETS: Final[tuple[str, ...]] = ("train", "eval", "all")

@@ -19,7 +19,7 @@ from typing import Final
 import alfworld.gen.constants as constants
 import numpy as np
 
-from env_service.games import tasks
+from gamegen import tasks
 
 LAYOUTS_DIR: Final[Path] = Path(constants.__file__).resolve().parent / "layouts"
 STEP: Final[float] = constants.AGENT_STEP_SIZE  # metres per grid cell, as in ALFRED's loc|x|z|rot|horizon

@@ -15,8 +15,8 @@ from typing import Final
 
 import alfworld.gen.constants as constants
 
-from env_service.games import tasks
-from env_service.games.sampling import GameSpec
+from gamegen import tasks
+from gamegen.sampling import GameSpec
 
 # ALFRED's escaping (PlannedGameState.fix_pddl_str_chars): one simultaneous pass, so the "-" that "#"
 # becomes is not escaped again.

@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m env_service.games generate --split NAME --per-type N --seed S --out DIR
+    python -m gamegen generate --split NAME --per-type N --seed S --out DIR
         [--floor-plans train|eval|all] [--task-types TYPE ...] [--timeout SECONDS] [--clean]
-    python -m env_service.games list --root DIR [--root DIR ...] [--split NAME] [--task-type TYPE]
+    python -m gamegen list --root DIR [--root DIR ...] [--split NAME] [--task-type TYPE]
 
 ``generate`` writes ``N`` verified games of each task type (default: all six) into
 ``DIR/json_2.1.1/NAME/<task dir>/<trial dir>/{game.tw-pddl,traj_data.json}``. The same seed, options
@@ -30,7 +30,7 @@ from env_service.games.names import TASK_TYPES
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m env_service.games", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m gamegen", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="generate verified games into a data root")
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "generate":
         # Imported here: listing must not pay for alfworld/textworld.
-        from env_service.games.generate import GenerateConfig, generate
+        from gamegen.generate import GenerateConfig, generate
 
         if args.per_type < 1:
             print("--per-type must be at least 1", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from env_service.games.names import GAME_FILE, GENERATED_MARKER, TRAJ_FILE
-from env_service.games.sampling import GameSpec
+from gamegen.sampling import GameSpec
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ optimal plan of the full game; replaying it in the full game is what proves the 
 
 Loading a big kitchen and planning can still take seconds, and neither can be interrupted in-process,
 so the generator runs :func:`verify_in_subprocess`, which kills the check after a time limit. Run as a
-module (``python -m env_service.games.verify GAME.tw-pddl RESULT.json [PLANNING.pddl]``) it is that
+module (``python -m gamegen.verify GAME.tw-pddl RESULT.json [PLANNING.pddl]``) it is that
 subprocess.
 """
 
@@ -121,7 +121,7 @@ def verify_game(game_file: Path, planning_problem: str | None = None) -> Verdict
 
 def verify_in_subprocess(game_data: dict[str, Any], planning_problem: str | None, timeout: float) -> Verdict:
     """Write the game to a temporary file and verify it in a child process killed after ``timeout`` s."""
-    root = Path(__file__).resolve().parents[2]  # the directory holding env_service/
+    root = Path(__file__).resolve().parents[1]  # the directory holding gamegen/
     with tempfile.TemporaryDirectory(prefix="alfagent-verify-") as tmp:
         game_file = Path(tmp) / "game.tw-pddl"
         result_file = Path(tmp) / "result.json"
@@ -136,7 +136,7 @@ def verify_in_subprocess(game_data: dict[str, Any], planning_problem: str | None
         started = time.monotonic()
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "env_service.games.verify", *args],
+                [sys.executable, "-m", "gamegen.verify", *args],
                 cwd=root,
                 env=env,
                 stdout=subprocess.DEVNULL,
