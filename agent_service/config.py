@@ -18,9 +18,12 @@ class AgentConfig:
     host: str = "[::]"
     env_addr: str = "localhost:50052"
     store_addr: str = "localhost:50053"
+    # OPENAI_BASE_URL, or the local model service `llm` at LLM_ADDR when that is unset.
     openai_base_url: str = ""
     openai_api_key: str = field(default="", repr=False)
     model: str = ""
+    # Where the local model service listens (compose: llm:8080).
+    llm_addr: str = "localhost:8080"
     default_max_steps: int = 50
     llm_timeout_seconds: float = 60.0
     llm_max_attempts: int = 6
@@ -35,14 +38,16 @@ class AgentConfig:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
         environ = os.environ if environ is None else environ
+        llm_addr = get_str(environ, "LLM_ADDR", cls.llm_addr)
         return cls(
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
             env_addr=get_str(environ, "ENV_ADDR", cls.env_addr),
             store_addr=get_str(environ, "STORE_ADDR", cls.store_addr),
-            openai_base_url=get_str(environ, "OPENAI_BASE_URL", ""),
+            openai_base_url=get_str(environ, "OPENAI_BASE_URL", local_base_url(llm_addr)),
             openai_api_key=get_str(environ, "OPENAI_API_KEY", ""),
             model=get_str(environ, "ALFAGENT_MODEL", ""),
+            llm_addr=llm_addr,
             default_max_steps=get_int(environ, "ALFAGENT_MAX_STEPS", cls.default_max_steps, minimum=1),
             llm_timeout_seconds=get_float(environ, "ALFAGENT_LLM_TIMEOUT_SECONDS", cls.llm_timeout_seconds),
             llm_max_attempts=get_int(environ, "ALFAGENT_LLM_MAX_ATTEMPTS", cls.llm_max_attempts, minimum=1),
@@ -54,6 +59,13 @@ class AgentConfig:
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
+
+
+def local_base_url(llm_addr: str) -> str:
+    """The OpenAI-compatible endpoint of the local model service (llama-server) at `host:port`."""
+    if "://" in llm_addr or "/" in llm_addr:
+        raise ConfigError(f"LLM_ADDR={llm_addr!r} must be host:port, e.g. localhost:8080")
+    return f"http://{llm_addr}/v1"
 
 
 def allowed_base_urls(text: str) -> tuple[str, ...]:

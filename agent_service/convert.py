@@ -172,6 +172,7 @@ def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
         retry_causes=record.retry_causes,
         duration_ms=record.duration_ms,
         dropped_turns=record.dropped_turns,
+        model_sha256=request.model_sha256 if request.policy is request.policy.LLM else "",
     )
 
 

@@ -77,6 +77,9 @@ class EpisodeRequest:
     token_budget: int = 0
     max_repeated_actions: int = 0
     attempt: int = 0
+    # SHA-256 of the model file the endpoint serves, when it says (a llama-server; see
+    # agent_service/llm/served_model.py).
+    model_sha256: str = ""
 
 
 @dataclass(frozen=True)

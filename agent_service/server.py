@@ -14,6 +14,7 @@ from agent_service.gateways import RemoteEnv, RemoteStore
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
+from agent_service.llm.served_model import resolve_served_model
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
 from agent_service.runner import EnvGateway, EpisodeRunner, PolicyFactory
 from agent_service.servicer import AgentServicer
@@ -88,7 +89,10 @@ async def run(config: AgentConfig) -> None:
 
     def register(server: grpc.aio.Server) -> None:
         servicer = AgentServicer(
-            runner, evaluator, EpisodeDefaults(config.default_max_steps, config.model, config.openai_base_url)
+            runner,
+            evaluator,
+            EpisodeDefaults(config.default_max_steps, config.model, config.openai_base_url),
+            resolve=resolve_served_model,
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
         server.add_generic_rpc_handlers(

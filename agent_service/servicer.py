@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from agent_service import convert
-from agent_service.episode import EpisodeDefaults, EpisodeOutcome, EpisodeRecord, StepRecord
+from agent_service.episode import EpisodeDefaults, EpisodeOutcome, EpisodeRecord, EpisodeRequest, StepRecord
 from agent_service.evaluation import Evaluator, Progress
 from agent_service.runner import EpisodeRunner
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -15,6 +16,12 @@ from alfagent_common.grpc_errors import Context
 
 Event = TypeVar("Event")
 Result = TypeVar("Result")
+# Fills in what the request's endpoint says it serves (agent_service/llm/served_model.py).
+Resolve = Callable[[EpisodeRequest], Awaitable[EpisodeRequest]]
+
+
+async def _unchanged(request: EpisodeRequest) -> EpisodeRequest:
+    return request
 
 
 async def stream_while_running(
@@ -42,21 +49,28 @@ async def stream_while_running(
 
 
 class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
-    def __init__(self, runner: EpisodeRunner, evaluator: Evaluator, defaults: EpisodeDefaults) -> None:
+    def __init__(
+        self,
+        runner: EpisodeRunner,
+        evaluator: Evaluator,
+        defaults: EpisodeDefaults,
+        resolve: Resolve = _unchanged,
+    ) -> None:
         self.runner = runner
         self.evaluator = evaluator
         self.defaults = defaults
+        self.resolve = resolve
 
     async def RunEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> agent_pb2.EpisodeResult:
-        episode = convert.request_from_proto(request, self.defaults)
+        episode = await self.resolve(convert.request_from_proto(request, self.defaults))
         return convert.outcome_to_proto(await self.runner.run(episode))
 
     async def StreamEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EpisodeEvent]:
-        episode = convert.request_from_proto(request, self.defaults)
+        episode = await self.resolve(convert.request_from_proto(request, self.defaults))
         events: asyncio.Queue[agent_pb2.EpisodeEvent] = asyncio.Queue()
 
         async def listen(record: EpisodeRecord, step: StepRecord | None) -> None:
@@ -80,6 +94,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self, request: agent_pb2.RunEvaluationRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EvaluationEvent]:
         evaluation = convert.evaluation_from_proto(request, self.defaults)
+        # Asked once for the whole evaluation: its episodes share one endpoint.
+        evaluation = dataclasses.replace(evaluation, episode=await self.resolve(evaluation.episode))
         events: asyncio.Queue[agent_pb2.EvaluationEvent] = asyncio.Queue()
 
         async def listen(progress: Progress) -> None:

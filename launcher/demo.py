@@ -1,4 +1,9 @@
-"""One real ALFWorld episode, offline, with the EXPERT policy, printed for a person to read."""
+"""`make demo`: one ALFWorld episode played by the local model, then the expert on the same game.
+
+Steps are printed as the agent streams them (StreamEpisode): the model's thoughts, the command
+sent and what the game answered, with the time and tokens each step took. Without the model
+(`make demo WITH_LLM=0`) only the expert's episode is played.
+"""
 
 from __future__ import annotations
 
@@ -12,42 +17,89 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 
+TASK_TYPE = "pick_and_place_simple"
+# ~3 s a step on 2 cores once the few-shot prompt is cached (the first takes 20-60 s): 15 steps
+# give the model room to finish this task type (the expert needs 5-8) in about a minute.
+LLM_MAX_STEPS = 15
+# Hitting these means something is stuck, not slow.
+LLM_EPISODE_TIMEOUT_SECONDS = 900
+EXPERT_EPISODE_TIMEOUT_SECONDS = 300
+
 
 def _indent(text: str) -> str:
     return textwrap.indent(text.strip(), "      ")
 
 
-async def run_demo(agent_addr: str, store_addr: str, store_dir: Path) -> int:
+def _print_step(step: trajectory_pb2.Step) -> None:
+    for thought in filter(None, step.thought.split("\n")):
+        print(f"      think: {thought}")
+    cost = f"{step.latency_ms / 1000:.1f} s"
+    if step.usage.prompt_tokens:
+        cost += f", {step.usage.prompt_tokens} prompt + {step.usage.completion_tokens} completion tokens"
+    grounding = f" [{step.grounding}]" if step.grounding not in ("", "policy", "exact") else ""
+    print(f"  {step.index:>2}. > {step.action}{grounding}    ({cost})")
+    print(_indent(step.observation), flush=True)
+
+
+async def stream_episode(
+    agent: agent_pb2_grpc.AgentServiceAsyncStub, request: agent_pb2.RunEpisodeRequest, timeout: float
+) -> agent_pb2.EpisodeResult:
+    result = agent_pb2.EpisodeResult()
+    async for event in agent.StreamEpisode(request, timeout=timeout):
+        kind = event.WhichOneof("event")
+        if kind == "started":
+            game = event.started.game
+            print(f"game:  {game.game_id}  ({trajectory_pb2.GameSource.Name(game.source).lower()} game)")
+            print(f"task:  {game.task}\n")
+            print(_indent(event.started.observation), "\n", flush=True)
+        elif kind == "step":
+            _print_step(event.step)
+        else:
+            result = event.result
+    reason = trajectory_pb2.EndReason.Name(result.end_reason)
+    print(f"\nwon: {result.won}   end_reason: {reason}   steps: {result.steps}   "
+          f"duration: {result.duration_ms / 1000:.1f} s")  # fmt: skip
+    if result.error:
+        print(f"error: {result.error}")
+    return result
+
+
+async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_llm: bool) -> int:
+    # A run id per demo, so that every demo stores its own trajectories.
+    run_id = time.strftime("demo-%Y%m%dT%H%M%S")
     async with (
         grpc.aio.insecure_channel(agent_addr) as agent_channel,
         grpc.aio.insecure_channel(store_addr) as store_channel,
     ):
         agent = agent_pb2_grpc.AgentServiceStub(agent_channel)
         store = store_pb2_grpc.StoreServiceStub(store_channel)
-        request = agent_pb2.RunEpisodeRequest(
-            task_type="pick_and_place_simple",
+        game_selection: dict[str, str] = {"task_type": TASK_TYPE}
+        llm_result = None
+        if with_llm:
+            print(f"== the local model plays ({TASK_TYPE}, at most {LLM_MAX_STEPS} steps; the first "
+                  "step processes the whole few-shot prompt and takes longest) ==\n", flush=True)  # fmt: skip
+            request = agent_pb2.RunEpisodeRequest(
+                task_type=TASK_TYPE, policy=trajectory_pb2.LLM, max_steps=LLM_MAX_STEPS, run_id=run_id
+            )
+            llm_result = await stream_episode(agent, request, LLM_EPISODE_TIMEOUT_SECONDS)
+            stored = await store.GetTrajectory(
+                store_pb2.GetTrajectoryRequest(trajectory_id=llm_result.trajectory_id), timeout=30
+            )
+            print(f"model: {stored.model}   weights sha256: {stored.model_sha256 or '(not reported)'}")
+            game_selection = {"game_id": llm_result.game_id}
+            print("\n== the expert plays the same game ==\n", flush=True)
+        expert_request = agent_pb2.RunEpisodeRequest(
             policy=trajectory_pb2.EXPERT,
-            # A run id per demo, so that every demo stores its own trajectory.
-            run_id=time.strftime("demo-%Y%m%dT%H%M%S"),
+            run_id=run_id,
+            **game_selection,  # type: ignore[arg-type]
         )
-        print("AgentService/RunEpisode  task_type=pick_and_place_simple  policy=EXPERT\n", flush=True)
-        result = await agent.RunEpisode(request, timeout=300)
-        trajectory = await store.GetTrajectory(
-            store_pb2.GetTrajectoryRequest(trajectory_id=result.trajectory_id), timeout=30
-        )
-
-    game = trajectory.game
-    print(f"game:  {game.game_id}  ({trajectory_pb2.GameSource.Name(game.source).lower()} game)")
-    print(f"task:  {game.task}\n")
-    print(_indent(trajectory.initial_observation), "\n")
-    for step in trajectory.steps:
-        print(f"  {step.index:>2}. > {step.action}")
-        print(_indent(step.observation))
+        expert_result = await stream_episode(agent, expert_request, EXPERT_EPISODE_TIMEOUT_SECONDS)
     print()
-    print(
-        f"won: {result.won}   end_reason: {trajectory_pb2.EndReason.Name(result.end_reason)}   "
-        f"steps: {result.steps}   duration: {result.duration_ms} ms"
-    )
-    print(f"trajectory {result.trajectory_id} stored in {store_dir}/ (one JSON line per trajectory)")
-    print(f"  jq 'select(.trajectory_id == \"{result.trajectory_id}\")' {store_dir}/*.jsonl")
-    return 0 if result.won else 1
+    for label, result in (("model", llm_result), ("expert", expert_result)):
+        if result is not None:
+            print(f"{label:>7}: won={result.won} in {result.steps} steps ({result.trajectory_id})")
+    print(f"trajectories stored in {store_dir}/ (one JSON line each); this demo's run: {run_id}")
+    print(f"  jq -c 'select(.run_id == \"{run_id}\") | {{policy, model, model_sha256, won, end_reason}}' "
+          f"{store_dir}/*.jsonl")  # fmt: skip
+    llm_failed = llm_result is not None and llm_result.end_reason == trajectory_pb2.LLM_ERROR
+    return 0 if expert_result.won and not llm_failed else 1

@@ -99,7 +99,7 @@ def find(name: str, environ: Mapping[str, str] = os.environ) -> ModelSpec:
         return models[name]
     except KeyError:
         raise UnknownModel(
-            f"LLM_MODEL={name!r} is not a model this project offers; choose one of: {', '.join(models)}"
+            f"{name!r} is not a model this project offers (LLM_MODEL); choose one of: {', '.join(models)}"
         ) from None
 
 

@@ -18,7 +18,7 @@ import pytest
 from launcher.stack import start_stack
 
 # Nothing from the developer's shell may steer the services under test.
-_SCRUBBED_PREFIXES = ("OPENAI_", "ALFAGENT_", "ALFWORLD_", "ENV_", "STORE_", "AGENT_", "PORT", "HOST")
+_SCRUBBED_PREFIXES = ("OPENAI_", "ALFAGENT_", "ALFWORLD_", "ENV_", "STORE_", "AGENT_", "PORT", "HOST", "LLM_")
 
 
 @dataclass(frozen=True)

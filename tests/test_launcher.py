@@ -27,7 +27,8 @@ def launcher(command: str, store_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "launcher", command],
         cwd=REPO_ROOT,
-        env=scrubbed_environ(STORE_DIR=str(store_dir)),
+        # The three gRPC services only: the local model (tests/llm/) takes a model load to start.
+        env=scrubbed_environ(STORE_DIR=str(store_dir), WITH_LLM="0"),
         capture_output=True,
         text=True,
         timeout=300,
