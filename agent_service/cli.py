@@ -43,12 +43,24 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="", help="default: the agent's ALFAGENT_MODEL")
     parser.add_argument("--base-url", default="", help="default: the agent's OPENAI_BASE_URL")
     parser.add_argument("--temperature", type=float, default=0.0)
-    parser.add_argument("--max-tokens", type=int, default=0, help="per completion; 0: the server's default")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=0,
+        help="per completion; 0: the agent's default (256); negative: the server's own limit",
+    )
     parser.add_argument("--max-steps", type=int, default=0, help="0: the agent's default (50)")
     parser.add_argument("--prompt-mode", choices=PROMPT_MODES, default="react")
-    parser.add_argument("--grounding", choices=GROUNDINGS, default="nearest")
+    parser.add_argument(
+        "--grounding", choices=GROUNDINGS, default="exact", help="exact: the model's own command (default)"
+    )
     parser.add_argument("--token-budget", type=int, default=0, help="tokens per episode; 0: no budget")
-    parser.add_argument("--max-repeated-actions", type=int, default=0)
+    parser.add_argument(
+        "--max-repeated-actions",
+        type=int,
+        default=0,
+        help="identical actions in a row that end an episode; 0: the agent's default (10); negative: none",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 

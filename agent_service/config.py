@@ -5,6 +5,7 @@ The API key is held here and handed to the LLM client only; it is never logged o
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,9 +26,20 @@ class AgentConfig:
     # Where the local model service listens (compose: llm:8080).
     llm_addr: str = "localhost:8080"
     default_max_steps: int = 50
-    llm_timeout_seconds: float = 60.0
+    # Reading one completion once a server slot is ours: a fresh few-shot prompt takes ~45-60 s
+    # on 2 CPU cores (agent_service/README.md, "Timeouts").
+    llm_timeout_seconds: float = 300.0
+    llm_connect_timeout_seconds: float = 10.0
     llm_max_attempts: int = 6
     llm_max_wait_seconds: float = 120.0
+    # LLM calls in flight per endpoint; 0: the server's slots (llama-server /props), else no limit.
+    llm_concurrency: int = 0
+    # Where generation stops: the end of the first line (OpenAI allows at most 4 strings).
+    llm_stop: tuple[str, ...] = ("\n",)
+    # Completion tokens per call when a request says 0; negative: the server's own limit.
+    llm_max_tokens: int = 256
+    # Identical consecutive actions that end an LLM episode when a request says 0; negative: none.
+    max_repeated_actions: int = 10
     max_concurrency: int = 64
     # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL; empty: any.
     allowed_base_urls: tuple[str, ...] = ()
@@ -54,6 +66,15 @@ class AgentConfig:
             llm_max_wait_seconds=get_float(
                 environ, "ALFAGENT_LLM_MAX_WAIT_SECONDS", cls.llm_max_wait_seconds
             ),
+            llm_connect_timeout_seconds=get_float(
+                environ, "ALFAGENT_LLM_CONNECT_TIMEOUT_SECONDS", cls.llm_connect_timeout_seconds
+            ),
+            llm_concurrency=get_int(environ, "ALFAGENT_LLM_CONCURRENCY", cls.llm_concurrency),
+            llm_stop=stop_strings(environ.get("ALFAGENT_LLM_STOP", ""), cls.llm_stop),
+            llm_max_tokens=_signed_int(environ, "ALFAGENT_LLM_MAX_TOKENS", cls.llm_max_tokens),
+            max_repeated_actions=_signed_int(
+                environ, "ALFAGENT_MAX_REPEATED_ACTIONS", cls.max_repeated_actions
+            ),
             context_tokens=get_int(environ, "ALFAGENT_CONTEXT_TOKENS", cls.context_tokens, minimum=500),
             allowed_base_urls=allowed_base_urls(get_str(environ, "ALFAGENT_ALLOWED_BASE_URLS", "")),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
@@ -75,3 +96,24 @@ def allowed_base_urls(text: str) -> tuple[str, ...]:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"ALFAGENT_ALLOWED_BASE_URLS: {url!r} must start with http:// or https://")
     return urls
+
+
+def stop_strings(text: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """ALFAGENT_LLM_STOP: a JSON list of strings (`["\\n"]`, the default; `[]` sends none, for
+    models that refuse `stop`); at most 4, OpenAI's limit."""
+    if not text.strip():
+        return default
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise ConfigError(f'ALFAGENT_LLM_STOP={text!r} is not a JSON list such as ["\\n"]') from None
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"ALFAGENT_LLM_STOP={text!r} must be a JSON list of non-empty strings")
+    if len(value) > 4:
+        raise ConfigError(f"ALFAGENT_LLM_STOP has {len(value)} strings; OpenAI accepts at most 4")
+    return tuple(value)
+
+
+def _signed_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number where a negative value means "none" (see the field it sets)."""
+    return get_int(environ, name, default, minimum=-(2**31))

@@ -44,7 +44,8 @@ def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDe
     prompt_mode = request.prompt_mode or "react"
     if prompt_mode not in PROMPT_MODES:
         raise errors.InvalidRequest(f"prompt_mode {prompt_mode!r} is not one of {', '.join(PROMPT_MODES)}")
-    grounding = request.grounding or "nearest"
+    # The model's own command by default, as published ALFWorld baselines send it.
+    grounding = request.grounding or "exact"
     if grounding not in GROUNDINGS:
         raise errors.InvalidRequest(f"grounding {grounding!r} is not one of {', '.join(GROUNDINGS)}")
     policy = PolicyKind(trajectory_pb2.Policy.Name(request.policy))
@@ -62,11 +63,11 @@ def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDe
         max_steps=request.max_steps or defaults.max_steps,
         seed=request.seed,
         run_id=request.run_id,
-        max_tokens=request.max_tokens,
+        max_tokens=request.max_tokens or (defaults.max_tokens if llm else 0),
         prompt_mode=prompt_mode,
         grounding=grounding,
         token_budget=request.token_budget,
-        max_repeated_actions=request.max_repeated_actions,
+        max_repeated_actions=request.max_repeated_actions or (defaults.max_repeated_actions if llm else 0),
         attempt=request.attempt,
     )
 
@@ -101,6 +102,7 @@ def usage_to_proto(usage: Usage) -> trajectory_pb2.Usage:
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
     )
 
 
@@ -204,7 +206,11 @@ def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOut
         end_reason=EndReason(trajectory_pb2.EndReason.Name(trajectory.end_reason)),
         steps=len(trajectory.steps),
         goal_progress=trajectory.goal_progress,
-        usage=Usage(trajectory.usage.prompt_tokens, trajectory.usage.completion_tokens),
+        usage=Usage(
+            trajectory.usage.prompt_tokens,
+            trajectory.usage.completion_tokens,
+            trajectory.usage.cached_prompt_tokens,
+        ),
         duration_ms=trajectory.duration_ms,
         error=trajectory.error,
     )

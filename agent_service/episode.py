@@ -29,6 +29,9 @@ class EndReason(enum.Enum):
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Prompt tokens the server took from its prompt cache instead of processing them (0 when the
+    # server does not say).
+    cached_prompt_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -36,7 +39,9 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
 
 
@@ -56,6 +61,10 @@ class EpisodeDefaults:
     max_steps: int = 50
     model: str = ""
     base_url: str = ""
+    # LLM episodes only. A request's 0 means these; a negative value means none (the server's
+    # own completion limit; no repeated-action limit).
+    max_tokens: int = 256
+    max_repeated_actions: int = 10
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,7 @@ class EpisodeRequest:
     run_id: str = ""
     max_tokens: int = 0
     prompt_mode: str = "react"
-    grounding: str = "nearest"
+    grounding: str = "exact"
     token_budget: int = 0
     max_repeated_actions: int = 0
     attempt: int = 0

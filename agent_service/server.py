@@ -11,6 +11,7 @@ from agent_service.episode import EpisodeDefaults, EpisodeRequest, PolicyKind
 from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
+from agent_service.llm.client import Timeouts
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
@@ -41,12 +42,14 @@ def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
         default_model=config.model,
         default_base_url=config.openai_base_url,
         api_key=config.openai_api_key,
-        timeout_seconds=config.llm_timeout_seconds,
+        timeouts=Timeouts(config.llm_timeout_seconds, config.llm_connect_timeout_seconds),
         retry=RetrySettings(
             max_attempts=config.llm_max_attempts, max_wait_seconds=config.llm_max_wait_seconds
         ),
         context_tokens=config.context_tokens,
         allowed_base_urls=config.allowed_base_urls,
+        concurrency=config.llm_concurrency,
+        stop=config.llm_stop,
     )
 
 
@@ -91,7 +94,13 @@ async def run(config: AgentConfig) -> None:
         servicer = AgentServicer(
             runner,
             evaluator,
-            EpisodeDefaults(config.default_max_steps, config.model, config.openai_base_url),
+            EpisodeDefaults(
+                config.default_max_steps,
+                config.model,
+                config.openai_base_url,
+                max_tokens=config.llm_max_tokens,
+                max_repeated_actions=config.max_repeated_actions,
+            ),
             resolve=resolve_served_model,
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)

@@ -37,6 +37,7 @@ from typing import Any
 import grpc
 
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, PolicyKind
+from agent_service.llm.client import Timeouts
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
@@ -110,7 +111,7 @@ async def memory_run(base_url: str, episodes: int, concurrency: int) -> tuple[fl
         default_model="bench",
         default_base_url=base_url,
         api_key="bench-key",
-        timeout_seconds=30,
+        timeouts=Timeouts(read_seconds=30),
         retry=RetrySettings(),
     )
     runner = EpisodeRunner(env, store, make)

@@ -5,10 +5,20 @@ so that each one is counted in the trajectory. Every failure becomes a `CallFail
 cause ("429", "503", "timeout", "connection", "bad_response", "401", ...) and whether retrying
 may help. Error messages never contain the API key: they are built from the status and the
 server's message with anything key-like masked.
+
+Timeouts: connecting has its own short timeout; reading the answer has a long one, because a
+non-streamed completion sends nothing until the whole prompt is processed and the reply
+generated (a fresh 3k-token prompt takes ~45-60 s on 2 CPU cores). Time spent waiting for a free
+server slot is spent in the agent's own queue (`agent_service.llm.slots`), outside any timeout.
+
+Two llama.cpp server extensions are used where they exist, at the base URL without `/v1`:
+`GET /props` (slots and context size) and `POST /tokenize` (real token counts). Endpoints without
+them (OpenAI, vLLM) simply answer 404 once and are not asked again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import re
@@ -23,6 +33,7 @@ import pydantic
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from agent_service.episode import Usage
+from agent_service.llm.slots import EndpointGate, ServerProps
 
 # What `openai` is given when no key is configured: local servers (vLLM, Ollama, llama.cpp)
 # accept anything, and the client refuses an empty key.
@@ -33,7 +44,23 @@ _RETRYABLE_4XX = {408, 409, 429}
 _KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|key)-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+", re.IGNORECASE)
 _MAX_SERVER_MESSAGE = 300
 
+# Asking a server about itself (/props, /tokenize) must be quick; a server that takes longer is
+# treated as not having the extension this time.
+_EXTENSION_TIMEOUT = openai.Timeout(10.0, connect=5.0)
+
 Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    # Reading one completion: the whole prompt processed and the reply generated, once a server
+    # slot is ours (see module docstring).
+    read_seconds: float = 300.0
+    # Opening a connection: a server that is down is known at once.
+    connect_seconds: float = 10.0
+
+    def for_client(self) -> openai.Timeout:
+        return openai.Timeout(self.read_seconds, connect=self.connect_seconds)
 
 
 @dataclass(frozen=True)
@@ -46,20 +73,31 @@ class Message:
 class Completion:
     text: str
     usage: Usage
+    # From sending the request to the whole answer (not counting the wait for a server slot).
     latency_ms: float
+    # Waiting in the agent's queue for a free server slot.
+    queued_ms: float = 0.0
 
 
 class CallFailed(Exception):
     """One call to the endpoint failed; `cause` is what the trajectory counts it as."""
 
     def __init__(
-        self, cause: str, message: str, *, retryable: bool, retry_after: float | None = None
+        self,
+        cause: str,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        context_tokens: int = 0,
     ) -> None:
         super().__init__(message)
         self.cause = cause
         self.retryable = retryable
         # Seconds the server asked us to wait (429 Retry-After), if it said.
         self.retry_after = retry_after
+        # The context size the server said the prompt exceeded (llama-server's 400), if it did.
+        self.context_tokens = context_tokens
 
 
 def public_url(base_url: str) -> str:
@@ -68,6 +106,12 @@ def public_url(base_url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def server_root(base_url: str) -> str:
+    """Where llama-server's own endpoints live: the base URL without a final `/v1`."""
+    base = base_url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
 def retry_after_seconds(headers: object, now: float | None = None) -> float | None:
@@ -95,12 +139,38 @@ def retry_after_seconds(headers: object, now: float | None = None) -> float | No
     return max(0.0, when - (time.time() if now is None else now))
 
 
-class ChatClient:
-    def __init__(self, base_url: str, api_key: str, *, timeout_seconds: float) -> None:
+class Endpoint:
+    """What the agent knows about one base URL, shared by every client and episode using it."""
+
+    def __init__(self, base_url: str, *, concurrency: int = 0) -> None:
         self.base_url = base_url
+        self.gate = EndpointGate(concurrency)
+        # None: not asked yet, or the server could not be reached when asked.
+        self.props: ServerProps | None = None
+        # Episodes starting together ask once.
+        self.props_lock = asyncio.Lock()
+        # False once /tokenize answered that it does not exist here.
+        self.tokenize_available = True
+
+
+class ChatClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeouts: Timeouts | None = None,
+        endpoint: Endpoint | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.endpoint = endpoint or Endpoint(base_url)
+        self._root = server_root(base_url)
         self._secrets = tuple(s for s in {api_key, api_key.strip()} if s)
         self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or NO_KEY, timeout=timeout_seconds, max_retries=0
+            base_url=base_url,
+            api_key=api_key or NO_KEY,
+            timeout=(timeouts or Timeouts()).for_client(),
+            max_retries=0,
         )
 
     def redact(self, text: str) -> str:
@@ -116,16 +186,34 @@ class ChatClient:
         temperature: float,
         max_tokens: int = 0,
         seed: int | None = None,
+        stop: Sequence[str] = (),
     ) -> Completion:
         params = [_param(message) for message in messages]
-        started = time.perf_counter()
+        await self.endpoint.gate.resolve(self.props)
+        queued = time.perf_counter()
+        async with self.endpoint.gate.slot():
+            started = time.perf_counter()
+            response = await self._create(model, params, temperature, max_tokens, seed, stop)
+            latency_ms = (time.perf_counter() - started) * 1000
+        return self._completion(response, latency_ms, (started - queued) * 1000)
+
+    async def _create(
+        self,
+        model: str,
+        params: list[ChatCompletionMessageParam],
+        temperature: float,
+        max_tokens: int,
+        seed: int | None,
+        stop: Sequence[str],
+    ) -> object:
         try:
-            response = await self._client.chat.completions.create(
+            return await self._client.chat.completions.create(
                 model=model,
                 messages=params,
                 temperature=temperature,
                 max_tokens=max_tokens if max_tokens > 0 else openai.omit,
                 seed=seed if seed is not None else openai.omit,
+                stop=list(stop) if stop else openai.omit,
             )
         except openai.APITimeoutError:
             raise CallFailed("timeout", self._say("timed out"), retryable=True) from None
@@ -135,20 +223,65 @@ class ChatClient:
             raise self._status_error(error) from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, pydantic.ValidationError):
             raise self._bad_response("sent a reply that is not a chat completion") from None
-        latency_ms = (time.perf_counter() - started) * 1000
-        return self._completion(response, latency_ms)
 
-    def _completion(self, response: object, latency_ms: float) -> Completion:
+    def _completion(self, response: object, latency_ms: float, queued_ms: float) -> Completion:
         if not isinstance(response, ChatCompletion):
             raise self._bad_response("sent a reply that is not JSON")
         if not response.choices or response.choices[0].message.content is None:
             raise self._bad_response("sent a completion with no text")
-        usage = response.usage
         return Completion(
             text=response.choices[0].message.content,
-            usage=Usage(usage.prompt_tokens, usage.completion_tokens) if usage else Usage(),
+            usage=_usage(response),
             latency_ms=latency_ms,
+            queued_ms=queued_ms,
         )
+
+    async def props(self) -> ServerProps | None:
+        """llama-server's `GET /props`, asked once per endpoint: `ServerProps()` (nothing known)
+        when the endpoint has no such thing, None when it could not be reached (ask again)."""
+        endpoint = self.endpoint
+        if endpoint.props is not None:
+            return endpoint.props
+        async with endpoint.props_lock:
+            if endpoint.props is not None:
+                return endpoint.props
+            try:
+                body = await self._client.get(
+                    f"{self._root}/props", cast_to=object, options={"timeout": _EXTENSION_TIMEOUT}
+                )
+            except openai.APIConnectionError:
+                return None  # down: the call that follows will say so
+            except openai.APIStatusError as error:
+                if error.status_code == 503:
+                    return None  # llama-server still loading its model
+                body = None  # 404 and the like: not a llama.cpp server
+            except (openai.APIError, ValueError):
+                body = None
+            endpoint.props = ServerProps.from_json(body)
+        return endpoint.props
+
+    async def count_tokens(self, text: str) -> int | None:
+        """Tokens of `text` by the server's own tokenizer (`POST /tokenize`); None where the
+        endpoint has none (then it is not asked again) or it failed this time."""
+        if not self.endpoint.tokenize_available:
+            return None
+        try:
+            body = await self._client.post(
+                f"{self._root}/tokenize",
+                cast_to=object,
+                body={"content": text, "add_special": False},
+                options={"timeout": _EXTENSION_TIMEOUT},
+            )
+        except (openai.APIConnectionError, openai.InternalServerError):
+            return None
+        except (openai.APIError, ValueError):
+            self.endpoint.tokenize_available = False
+            return None
+        tokens = body.get("tokens") if isinstance(body, dict) else None
+        if not isinstance(tokens, list):
+            self.endpoint.tokenize_available = False
+            return None
+        return len(tokens)
 
     def _status_error(self, error: openai.APIStatusError) -> CallFailed:
         status = error.status_code
@@ -157,7 +290,7 @@ class ChatClient:
         if status in _RETRYABLE_4XX or status >= 500:
             after = retry_after_seconds(error.response.headers) if status == 429 else None
             return CallFailed(str(status), message, retryable=True, retry_after=after)
-        return CallFailed(str(status), message, retryable=False)
+        return CallFailed(str(status), message, retryable=False, context_tokens=_context_exceeded(error))
 
     def _bad_response(self, what: str) -> CallFailed:
         return CallFailed("bad_response", self._say(what), retryable=True)
@@ -177,6 +310,32 @@ def _param(message: Message) -> ChatCompletionMessageParam:
     return {"role": "user", "content": message.content}
 
 
+def _usage(response: ChatCompletion) -> Usage:
+    usage = response.usage
+    if usage is None:
+        return Usage()
+    cached = 0
+    details = usage.prompt_tokens_details
+    if details is not None and details.cached_tokens:
+        cached = details.cached_tokens
+    else:
+        # llama-server's own report, also in older versions without prompt_tokens_details.
+        timings = (response.model_extra or {}).get("timings")
+        cache_n = timings.get("cache_n") if isinstance(timings, dict) else None
+        cached = cache_n if isinstance(cache_n, int) and cache_n > 0 else 0
+    return Usage(usage.prompt_tokens, usage.completion_tokens, cached)
+
+
+def _context_exceeded(error: openai.APIStatusError) -> int:
+    """The context size a llama-server 400 says the prompt exceeded; 0 for any other error."""
+    body = error.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict) or inner.get("type") != "exceed_context_size_error":
+        return 0
+    n_ctx = inner.get("n_ctx")
+    return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else 0
+
+
 def _server_message(error: openai.APIStatusError) -> str:
     body = error.body
     if isinstance(body, dict):
@@ -189,17 +348,26 @@ def _server_message(error: openai.APIStatusError) -> str:
 
 
 class ClientPool:
-    """One client (one connection pool) per (base_url, key), shared by every episode."""
+    """One client (one connection pool) per (base_url, key), shared by every episode; one
+    `Endpoint` (its queue, what the server said about itself) per base_url."""
 
-    def __init__(self, *, timeout_seconds: float) -> None:
-        self._timeout = timeout_seconds
+    def __init__(self, *, timeouts: Timeouts | None = None, concurrency: int = 0) -> None:
+        self._timeouts = timeouts or Timeouts()
+        self._concurrency = concurrency
         self._clients: dict[tuple[str, str], ChatClient] = {}
+        self._endpoints: dict[str, Endpoint] = {}
 
     def get(self, base_url: str, api_key: str) -> ChatClient:
         key = (base_url, api_key)
         client = self._clients.get(key)
         if client is None:
-            client = self._clients[key] = ChatClient(base_url, api_key, timeout_seconds=self._timeout)
+            endpoint = self._endpoints.get(base_url.rstrip("/"))
+            if endpoint is None:
+                endpoint = Endpoint(base_url, concurrency=self._concurrency)
+                self._endpoints[base_url.rstrip("/")] = endpoint
+            client = self._clients[key] = ChatClient(
+                base_url, api_key, timeouts=self._timeouts, endpoint=endpoint
+            )
         return client
 
     async def close(self) -> None:

@@ -1,18 +1,27 @@
 """From the model's text to the command sent to the environment.
 
-`parse_reply` reads a reply: lines starting with "think:" are thoughts; the first other non-empty
-line is the command the model chose (anything after it, e.g. an imagined observation, is ignored).
-`ground` maps that line to the command actually sent, by the episode's declared setting:
+`parse_reply` reads a reply the way a person would: thoughts ("think: ...", "Thought: ...") are
+thoughts; the first other line that says something is the command the model chose, and anything
+after it (an imagined observation, further commands) is ignored. Formatting around the command
+is not part of it: a leading ">", "Action:" or "Command:" label, list markers, markdown emphasis,
+quotes, backticks and code fences, a final full stop, letter case and repeated spaces. A label
+line ("Action:", "Here is my next command:") and an invented "OK." after a thought are skipped.
+The older grammar "put X in/on Y" is written as ALFWorld 0.4's "move X to Y": the same choice in
+the game's words.
 
-- exact      — the line as written (surrounding spaces removed);
-- normalised — case, spaces, a leading ">" or "action:", quotes and a final full stop do not
-  matter, and "put X in/on Y" means "move X to Y"; a match sends the admissible command itself;
-- nearest    — as normalised, and otherwise the most similar admissible command (difflib ratio).
+`ground` maps that command to the command actually sent, by the episode's declared setting:
 
-The label recorded with each step says what happened: "exact" (the line was an admissible
-command as written), "normalised", "nearest", or "none" (sent without a match; the environment
-answers "Nothing happens."). An empty reply sends "look", which changes nothing, labelled "none":
-the environment refuses empty commands.
+- exact      — the command as the model wrote it (read as above); one the game does not accept
+  is sent anyway and answered "Nothing happens.", as published ALFWorld baselines do;
+- normalised — as exact, but a command that names an admissible one without its articles ("the
+  desk 1") or without instance numbers that only one admissible command fits ("move apple to
+  fridge") sends that admissible command;
+- nearest    — as normalised, and otherwise the most similar admissible command (difflib ratio):
+  this substitutes commands the model did not choose, so it is an option, never the default.
+
+The label recorded with each step says what happened: "exact" (the command was admissible as the
+model wrote it), "normalised", "nearest", or "none" (sent without a match). An empty reply sends
+"look", which changes nothing, labelled "none": the environment refuses empty commands.
 """
 
 from __future__ import annotations
@@ -23,26 +32,44 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 GROUNDINGS = ("exact", "normalised", "nearest")
+DEFAULT_GROUNDING = "exact"
 EMPTY_REPLY_ACTION = "look"
 # Longer than any ALFWorld command by far, well inside the env's limit.
 MAX_ACTION_CHARS = 200
 
-_THINK = re.compile(r"^\s*(?:>\s*)?think\s*:\s*", re.IGNORECASE)
-_PREFIX = re.compile(r"^(?:>\s*|(?:action|command|act)\s*:\s*)+", re.IGNORECASE)
-_PUT = re.compile(r"^(?:put|place)\s+(?P<obj>.+?)\s+(?:in|on|in/on|into|onto)\s+(?P<recep>.+)$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Markdown and quoting that may surround a line or a label: **bold**, _it_, `code`, "quotes".
+# (Typographic quotes written as escapes so that they cannot be mistaken for ASCII ones.)
+_DECORATION = "*_`\"' \t\u201c\u201d\u2018\u2019"
+_LIST_MARKER = re.compile(r"^(?:[-*•]\s+|\d+[.)]\s+)")
+_FENCE = re.compile(r"^(?:```|~~~)[\w+-]*$")
+_THINK_LABEL = re.compile(r"^(?:think(?:ing)?|thoughts?|reasoning|plan)\s*:\s*", re.IGNORECASE)
+_ACTION_LABEL = re.compile(
+    r"^(?:(?:next\s+|my\s+)?(?:action|command|act|answer|response|output))\s*(?:\d+\s*)?:\s*",
+    re.IGNORECASE,
+)
+# "Thought: ... Action: go to desk 1" on one line.
+_INLINE_ACTION = re.compile(r"\s(?:action|command)\s*:\s*", re.IGNORECASE)
+_OK = re.compile(r"^ok\.?$", re.IGNORECASE)
+_PUT = re.compile(r"^(?:put|place)\s+(?P<obj>.+?)\s+(?:in/on|into|onto|in|on)\s+(?P<recep>.+)$")
+_ARTICLE = re.compile(r"\b(?:the|a|an)\s+")
+_NUMBER = re.compile(r"\s+\d+\b")
 
 
 @dataclass(frozen=True)
 class Reply:
-    # The text of the "think:" lines, joined by spaces ("" when there were none).
+    # The text of the thought lines, joined by spaces ("" when there were none).
     thought: str
-    # The first line that is not a thought ("" when the reply was only thinking).
+    # The command the model chose, read as a person would ("" when the reply was only thinking).
     action: str
 
     @property
     def thinks_only(self) -> bool:
         return bool(self.thought) and not self.action
+
+    @property
+    def empty(self) -> bool:
+        return not self.thought and not self.action
 
 
 @dataclass(frozen=True)
@@ -51,45 +78,89 @@ class Grounded:
     grounding: str  # "exact" | "normalised" | "nearest" | "none"
 
 
+def _undecorate(line: str) -> str:
+    """Strips list markers, prompt markers and markdown around a line, repeatedly."""
+    previous = None
+    while previous != line:
+        previous = line
+        line = line.strip(_DECORATION)
+        line = _LIST_MARKER.sub("", line)
+        line = line.lstrip(">").strip()
+    return line
+
+
 def parse_reply(text: str) -> Reply:
     thoughts: list[str] = []
-    for line in text.splitlines():
-        if not line.strip():
+    for raw in _CONTROL.sub("\n", text.replace("\t", " ")).split("\n"):
+        line = _undecorate(raw)
+        if not line or _FENCE.match(raw.strip()):
             continue
-        think = _THINK.match(line)
-        if think is None:
-            return Reply(" ".join(thoughts), _CONTROL.sub(" ", line).strip())
-        thoughts.append(line[think.end() :].strip())
+        think = _THINK_LABEL.match(line)
+        if think is not None:
+            thought = _undecorate(line[think.end() :])
+            inline = _INLINE_ACTION.search(thought)
+            if inline is not None:
+                thoughts.append(thought[: inline.start()].strip())
+                if command := clean_command(thought[inline.end() :]):
+                    return Reply(" ".join(t for t in thoughts if t), command)
+            elif thought:
+                thoughts.append(thought)
+            continue
+        if _OK.match(line) and thoughts:
+            continue  # the model answering its own thought, as the examples show the simulator do
+        command = clean_command(line)
+        if not command or line.rstrip("*_` ").endswith(":"):
+            continue  # a label or a preamble ("Action:", "Here is my next command:")
+        return Reply(" ".join(thoughts), command)
     return Reply(" ".join(thoughts), "")
 
 
-def normalise(text: str) -> str:
-    text = _PREFIX.sub("", text.strip().lower())
-    text = text.strip().strip("`'\"").strip().rstrip(".!").strip()
-    text = " ".join(text.split())
-    put = _PUT.match(text)
+def clean_command(line: str) -> str:
+    """One line as the command it states: labels, markdown, quotes, case, spaces and a final
+    full stop removed; "put X in/on Y" written as "move X to Y"."""
+    line = _undecorate(line)
+    label = _ACTION_LABEL.match(line)
+    if label is not None:
+        line = _undecorate(line[label.end() :])
+    line = line.rstrip(".!;,").strip(_DECORATION).lower()
+    line = " ".join(line.split())
+    put = _PUT.match(line)
     if put is not None:
-        text = f"move {put['obj']} to {put['recep']}"
-    return text
+        line = f"move {put['obj']} to {put['recep']}"
+    return line[:MAX_ACTION_CHARS]
+
+
+def normalise(text: str) -> str:
+    """The form commands are compared in under `normalised`: as read, without articles."""
+    return " ".join(_ARTICLE.sub("", clean_command(text)).split())
+
+
+def _without_numbers(text: str) -> str:
+    return _NUMBER.sub("", text)
 
 
 def _similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def ground(line: str, admissible: Sequence[str], mode: str) -> Grounded:
+def ground(command: str, admissible: Sequence[str], mode: str) -> Grounded:
     if mode not in GROUNDINGS:
         raise ValueError(f"grounding {mode!r} is not one of {', '.join(GROUNDINGS)}")
-    line = line.strip()[:MAX_ACTION_CHARS]
-    if line in admissible:
-        return Grounded(line, "exact")
-    if mode == "exact" or not line:
-        return Grounded(line or EMPTY_REPLY_ACTION, "none")
-    wanted = normalise(line)
-    by_normal_form = {normalise(command): command for command in reversed(admissible)}
-    if wanted in by_normal_form:
-        return Grounded(by_normal_form[wanted], "normalised")
+    command = clean_command(command)
+    if command in admissible:
+        return Grounded(command, "exact")
+    if mode == "exact" or not command:
+        return Grounded(command or EMPTY_REPLY_ACTION, "none")
+    wanted = normalise(command)
+    normal = {normalise(c): c for c in reversed(admissible)}
+    if wanted in normal:
+        return Grounded(normal[wanted], "normalised")
+    # Instance numbers left out: only when exactly one admissible command fits.
+    if wanted == _without_numbers(wanted):
+        fits = [c for n, c in normal.items() if _without_numbers(n) == wanted]
+        if len(fits) == 1:
+            return Grounded(fits[0], "normalised")
     if mode == "normalised" or not admissible:
-        return Grounded(wanted or EMPTY_REPLY_ACTION, "none")
-    best = max(admissible, key=lambda command: _similarity(wanted, normalise(command)))
+        return Grounded(command, "none")
+    best = max(admissible, key=lambda c: _similarity(wanted, normalise(c)))
     return Grounded(best, "nearest")

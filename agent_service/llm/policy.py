@@ -7,26 +7,55 @@ carries the command sent, the turn's thoughts, the raw reply that produced the c
 grounding, the summed usage, the retries by cause, the time spent on the LLM and how many
 older steps the prompt left out. An endpoint that fails for good raises `PolicyError`, which
 the runner stores as `end_reason=LLM_ERROR`.
+
+Generation stops at the end of the first line (`stop`, default a newline): one line is one
+answer, a thought or a command, and a model that goes on to write "OK.", further commands and
+observations of its own is cut off before it spends time on them. A reply that is empty under
+that rule (a model opening with a blank line or a code fence) is asked once more without the stop.
+
+The prompt budget is the smaller of ALFAGENT_CONTEXT_TOKENS and what fits one slot of the server
+(`/props`), less the completion's own tokens. A server that still answers "exceeds the available
+context size" gets the prompt again, cut to the size it names (once per turn, counted as a retry
+with cause "context").
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from agent_service.episode import Decision, EpisodeRequest, Usage
-from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, public_url
+from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, Timeouts, public_url
 from agent_service.llm.fewshot import FewShotLibrary
-from agent_service.llm.grounding import GROUNDINGS, ground, parse_reply
-from agent_service.llm.prompts import PROMPT_MODES, PastStep, build_prompt, system_message
-from agent_service.llm.retries import GaveUp, RetrySettings, call_with_retries
-from agent_service.policies import TurnView
+from agent_service.llm.grounding import GROUNDINGS, Reply, ground, parse_reply
+from agent_service.llm.prompts import (
+    PROMPT_MODES,
+    REPEAT_NOTE_AFTER,
+    PastStep,
+    Prompt,
+    admissible_list,
+    build_prompt,
+    repeat_note,
+    system_message,
+    turn_messages,
+)
+from agent_service.llm.retries import GaveUp, Retried, RetrySettings, call_with_retries
+from agent_service.llm.tokens import TokenCounter
+from agent_service.policies import Turn, TurnView
 from agent_service.runner import PolicyError
 from alfagent_common import errors
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+# Stop at the end of the line: one line is one answer (see module docstring).
+DEFAULT_STOP = ("\n",)
+# OpenAI accepts at most 4 stop strings.
+MAX_STOP_STRINGS = 4
+# Completion tokens kept free in a slot's context when the request sets no max_tokens.
+_DEFAULT_COMPLETION_RESERVE = 256
+# Slack for the counting error of texts glued together (a note, the command list).
+_CONTEXT_MARGIN = 32
 
 
 @dataclass(frozen=True)
@@ -39,27 +68,38 @@ class LLMSettings:
     max_tokens: int = 0
     seed: int = 0
     prompt_mode: str = "react"
-    grounding: str = "nearest"
-    # Estimated (characters / 4) size the prompt may reach; older steps are left out beyond it.
+    grounding: str = "exact"
+    # Size in tokens the prompt may reach; older steps are left out beyond it.
     context_tokens: int = 6000
     # Thoughts answered "OK." per turn; a reply that is still a thought after that is grounded.
     max_thoughts: int = 3
+    stop: tuple[str, ...] = DEFAULT_STOP
 
 
 class LLMPolicy:
     needs_expert_plan = False
 
     def __init__(
-        self, client: ChatClient, library: FewShotLibrary, settings: LLMSettings, retry: RetrySettings
+        self,
+        client: ChatClient,
+        library: FewShotLibrary,
+        settings: LLMSettings,
+        retry: RetrySettings,
+        counter: TokenCounter | None = None,
     ) -> None:
         self._client = client
         self._library = library
         self._settings = settings
         self._retry = retry
+        self._counter = counter or TokenCounter()
         self._system = ""
         # What the model said at each step so far: its thoughts and the command sent.
         self._said: list[tuple[tuple[str, ...], str]] = []
         self._steps: list[PastStep] = []
+        # Oldest steps left out of the prompt; only grows, so the prompt's prefix stays put.
+        self._dropped = 0
+        # The context the server said it has, once it refused a prompt as too long.
+        self._server_context = 0
 
     async def decide(self, view: TurnView) -> Decision:
         if not self._system:
@@ -69,34 +109,40 @@ class LLMPolicy:
         settings = self._settings
         admissible = view.admissible_commands if settings.prompt_mode == "admissible" else None
         thoughts: list[str] = []
-        usage, causes, llm_ms, dropped = Usage(), list[str](), 0.0, 0
+        usage, causes, llm_ms = Usage(), list[str](), 0.0
+        shrunk = False
+        stop = settings.stop
         while True:
-            prompt = build_prompt(
-                system=self._system,
-                opening=view.initial_observation,
-                steps=self._steps,
-                thoughts=thoughts,
-                admissible=admissible,
-                budget_tokens=settings.context_tokens,
-            )
-            dropped = max(dropped, prompt.dropped_steps)
+            prompt = await self._prompt(view, thoughts, admissible)
             started = time.perf_counter()
             try:
-                retried = await call_with_retries(self._caller(prompt.messages), self._retry)
+                retried = await self._call(prompt.messages, stop)
             except GaveUp as error:
+                if error.context_tokens and not shrunk:
+                    # The server's slot is smaller than we knew: cut the prompt to it and ask again.
+                    self._server_context, shrunk = error.context_tokens, True
+                    causes += [*error.causes, "context"]
+                    continue
                 raise PolicyError(str(error), retry_causes=(*causes, *error.causes), usage=usage) from None
             finally:
                 llm_ms += (time.perf_counter() - started) * 1000
             completion = retried.value
             usage, causes = usage + completion.usage, [*causes, *retried.causes]
+            self._counter.calibrate(prompt.messages, completion.usage.prompt_tokens)
             reply = parse_reply(completion.text)
+            if reply.empty and stop:
+                # Nothing before the first line break (a blank line, a code fence): read the
+                # whole answer this once.
+                stop = ()
+                continue
+            stop = settings.stop
             if reply.thinks_only and len(thoughts) < settings.max_thoughts:
                 thoughts.append(reply.thought)
                 continue
             if reply.thought and reply.action:
                 thoughts.append(reply.thought)
             break
-        grounded = ground(reply.action or reply.thought, view.admissible_commands, settings.grounding)
+        grounded = ground(_command(reply), view.admissible_commands, settings.grounding)
         self._said.append((tuple(thoughts), grounded.action))
         return Decision(
             action=grounded.action,
@@ -107,10 +153,45 @@ class LLMPolicy:
             retries=len(causes),
             retry_causes=tuple(causes),
             llm_latency_ms=llm_ms,
-            dropped_turns=dropped,
+            dropped_turns=self._dropped,
         )
 
-    def _caller(self, messages: list[Message]) -> Callable[[], Awaitable[Completion]]:
+    async def _prompt(
+        self, view: TurnView, thoughts: list[str], admissible: tuple[str, ...] | None
+    ) -> Prompt:
+        """The next prompt, within budget; the counter learns the texts it has not seen."""
+        texts = [self._system, view.initial_observation]
+        texts += [m.content for step in self._steps[self._dropped :] for m in step.messages]
+        texts += [m.content for m in turn_messages(thoughts)]
+        if admissible is not None:
+            texts.append(admissible_list(admissible))
+        await self._counter.prepare(texts)
+        prompt = build_prompt(
+            system=self._system,
+            opening=view.initial_observation,
+            steps=self._steps,
+            thoughts=thoughts,
+            admissible=admissible,
+            budget_tokens=await self._budget(),
+            counter=self._counter,
+            dropped=self._dropped,
+        )
+        self._dropped = prompt.dropped_steps
+        return prompt
+
+    async def _budget(self) -> int:
+        """ALFAGENT_CONTEXT_TOKENS, or less where one slot of the server holds less."""
+        budget = self._settings.context_tokens
+        props = await self._client.props()
+        slot = self._server_context or (props.slot_context_tokens if props else 0)
+        if slot:
+            reserve = (
+                self._settings.max_tokens if self._settings.max_tokens > 0 else _DEFAULT_COMPLETION_RESERVE
+            )
+            budget = min(budget, slot - reserve - _CONTEXT_MARGIN)
+        return max(budget, 1)
+
+    async def _call(self, messages: list[Message], stop: tuple[str, ...]) -> Retried[Completion]:
         settings = self._settings
 
         def call() -> Awaitable[Completion]:
@@ -120,9 +201,10 @@ class LLMPolicy:
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
                 seed=settings.seed,
+                stop=stop,
             )
 
-        return call
+        return await call_with_retries(call, self._retry)
 
     def _catch_up(self, view: TurnView) -> None:
         """Pairs what the model said with what the game answered, for the steps since last turn."""
@@ -130,10 +212,28 @@ class LLMPolicy:
             # Not our own history (a policy reused across episodes): show the commands only.
             self._said = [((), turn.action) for turn in view.history]
             self._steps = []
-        for (thoughts, action), turn in zip(
-            self._said[len(self._steps) :], view.history[len(self._steps) :], strict=True
-        ):
-            self._steps.append(PastStep(thoughts, action, turn.observation))
+            self._dropped = 0
+        for index in range(len(self._steps), len(view.history)):
+            (thoughts, action), turn = self._said[index], view.history[index]
+            observation = turn.observation
+            run = _identical_run(view.history, index)
+            if run >= REPEAT_NOTE_AFTER:
+                observation += repeat_note(run)
+            self._steps.append(PastStep(thoughts, action, observation))
+
+
+def _command(reply: Reply) -> str:
+    """What to send: the command, or (after the last thought allowed) the thought itself, which
+    the game answers "Nothing happens."."""
+    return reply.action or reply.thought
+
+
+def _identical_run(history: tuple[Turn, ...], index: int) -> int:
+    """How many identical commands in a row end at step `index`."""
+    run = 1
+    while index - run >= 0 and history[index - run].action == history[index].action:
+        run += 1
+    return run
 
 
 class LLMPolicies:
@@ -153,11 +253,15 @@ class LLMPolicies:
         default_model: str,
         default_base_url: str,
         api_key: str,
-        timeout_seconds: float,
         retry: RetrySettings,
+        timeouts: Timeouts | None = None,
         context_tokens: int = LLMSettings.context_tokens,
         allowed_base_urls: tuple[str, ...] = (),
+        concurrency: int = 0,
+        stop: tuple[str, ...] = DEFAULT_STOP,
     ) -> None:
+        if len(stop) > MAX_STOP_STRINGS:
+            raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings (OpenAI's limit), got {len(stop)}")
         self._library = library
         self._default_model = default_model
         self._default_base_url = default_base_url
@@ -165,7 +269,10 @@ class LLMPolicies:
         self._retry = retry
         self._context_tokens = context_tokens
         self._allowed_base_urls = allowed_base_urls
-        self._clients = ClientPool(timeout_seconds=timeout_seconds)
+        self._stop = stop
+        self._clients = ClientPool(timeouts=timeouts, concurrency=concurrency)
+        # Token counts are the server's (its tokenizer), so one counter per endpoint.
+        self._counters: dict[str, TokenCounter] = {}
 
     def settings_for(self, request: EpisodeRequest) -> LLMSettings:
         model = request.model or self._default_model
@@ -202,6 +309,7 @@ class LLMPolicies:
             prompt_mode=request.prompt_mode,
             grounding=request.grounding,
             context_tokens=self._context_tokens,
+            stop=self._stop,
         )
 
     def _may_call(self, base_url: str) -> bool:
@@ -216,7 +324,11 @@ class LLMPolicies:
     def __call__(self, request: EpisodeRequest) -> LLMPolicy:
         settings = self.settings_for(request)
         client = self._clients.get(settings.base_url, self.key_for(settings.base_url))
-        return LLMPolicy(client, self._library, settings, self._retry)
+        endpoint = settings.base_url.rstrip("/")
+        counter = self._counters.get(endpoint)
+        if counter is None:
+            counter = self._counters[endpoint] = TokenCounter(client.count_tokens)
+        return LLMPolicy(client, self._library, settings, self._retry, counter)
 
     async def close(self) -> None:
         await self._clients.close()

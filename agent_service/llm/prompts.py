@@ -8,11 +8,18 @@ Two modes, recorded in every trajectory as `settings.prompt_mode`:
 The episode is a dialogue: the first user message is the game's opening text, then each of the
 model's replies (the command actually sent, or a thought) is followed by what the game answered.
 
-Long episodes must fit the model's context. Sizes are estimated as characters / 4 (a rough but
-conservative figure for English text with common tokenizers; no tokenizer is needed). The system
-message and the opening are always kept; the newest steps are kept while they fit the budget, and
-the opening then says how many earlier steps are left out. The count is recorded per step and per
-trajectory (`dropped_turns`).
+Long episodes must fit the model's context. Sizes are counted by `TokenCounter` (the server's
+tokenizer where it has one, else a calibrated characters-per-token estimate). The system message
+and the opening are always kept. The prompt only grows at its end from one call to the next, so a
+server's prompt cache (llama-server keeps one per slot) reuses everything already processed and
+only the new messages cost time. When the next prompt would exceed the budget, the oldest steps
+are left out in one chunk, enough to bring the steps down to half the room they may use: the
+prefix then changes once (the opening says how many steps are left out) and stays stable again
+for many turns, instead of changing on every turn as dropping one step at a time would. The
+count is recorded per step and per trajectory (`dropped_turns`).
+
+A command sent several times in a row changes nothing after the first time. From the third
+identical command on, the game's answer shown to the model carries a note saying so.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ from dataclasses import dataclass, field
 
 from agent_service.llm.client import Message
 from agent_service.llm.fewshot import THINK_REPLY, Example
+from agent_service.llm.tokens import TokenCounter
 
 PROMPT_MODES = ("react", "admissible")
-CHARS_PER_TOKEN = 4
+# A chunk drop leaves the kept steps at most this share of the room steps may use.
+KEEP_AFTER_DROP = 0.5
+# The note on a repeated command appears from this many identical commands in a row.
+REPEAT_NOTE_AFTER = 3
 
 INSTRUCTIONS = """\
 You control a character in a text-based household simulator. Each message you receive is what \
@@ -46,10 +57,6 @@ with one of them, or with a thought."""
 EXAMPLES_INTRO = """
 Below are solved games of the same kind. Lines starting with ">" are the player's answers; the \
 other lines are what the simulator showed."""
-
-
-def estimate_tokens(text: str) -> int:
-    return len(text) // CHARS_PER_TOKEN + 1
 
 
 def render_example(number: int, example: Example) -> str:
@@ -77,6 +84,13 @@ def admissible_list(commands: Sequence[str]) -> str:
     return "\n\nCommands you can use now:\n" + "\n".join(commands)
 
 
+def repeat_note(count: int) -> str:
+    return (
+        f"\n[You have now sent this same command {count} times in a row. Repeating it changes "
+        "nothing: try a different command.]"
+    )
+
+
 @dataclass(frozen=True)
 class PastStep:
     """One step of the episode as the model saw it: its thoughts, the command sent, the answer."""
@@ -85,7 +99,6 @@ class PastStep:
     action: str
     observation: str
     messages: tuple[Message, ...] = field(init=False, compare=False)
-    tokens: int = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         messages: list[Message] = []
@@ -93,7 +106,6 @@ class PastStep:
             messages += [Message("assistant", f"think: {thought}"), Message("user", THINK_REPLY)]
         messages += [Message("assistant", self.action), Message("user", self.observation)]
         object.__setattr__(self, "messages", tuple(messages))
-        object.__setattr__(self, "tokens", sum(estimate_tokens(m.content) for m in messages))
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,14 @@ def dropped_note(count: int) -> str:
     return f"\n\n[The first {count} step(s) of this game are left out to save space.]"
 
 
+def turn_messages(thoughts: Sequence[str]) -> list[Message]:
+    """This turn's thoughts so far, each answered "OK."."""
+    messages: list[Message] = []
+    for thought in thoughts:
+        messages += [Message("assistant", f"think: {thought}"), Message("user", THINK_REPLY)]
+    return messages
+
+
 def build_prompt(
     *,
     system: str,
@@ -115,25 +135,28 @@ def build_prompt(
     thoughts: Sequence[str],
     admissible: Sequence[str] | None,
     budget_tokens: int,
+    counter: TokenCounter,
+    dropped: int = 0,
 ) -> Prompt:
-    """The messages for the next call: system, opening, as many newest steps as fit, this turn's
-    thoughts so far, and (admissible mode) the command list on the latest user message."""
-    current: list[Message] = []
-    for thought in thoughts:
-        current += [Message("assistant", f"think: {thought}"), Message("user", THINK_REPLY)]
+    """The messages for the next call: system, opening, the steps from `dropped` on (more are
+    left out, in one chunk, only if they no longer fit), this turn's thoughts so far, and
+    (admissible mode) the command list on the latest user message.
+
+    `counter` must have been prepared with the texts of these messages."""
+    current = turn_messages(thoughts)
     suffix = admissible_list(admissible) if admissible is not None else ""
-    used = estimate_tokens(system) + estimate_tokens(opening) + estimate_tokens(suffix)
-    used += sum(estimate_tokens(m.content) for m in current)
-    kept = 0
-    note_cost = estimate_tokens(dropped_note(len(steps)))
-    for step in reversed(steps):
-        # Room for the "left out" note unless every step fits.
-        reserve = note_cost if kept + 1 < len(steps) else 0
-        if used + step.tokens + reserve > budget_tokens:
-            break
-        used += step.tokens
-        kept += 1
-    dropped = len(steps) - kept
+    fixed = counter.message(Message("system", system)) + counter.message(Message("user", opening))
+    fixed += counter.messages(current) + (counter.text(suffix) if suffix else 0)
+    sizes = [counter.messages(step.messages) for step in steps]
+    dropped = min(max(dropped, 0), len(steps))
+    note = counter.text(dropped_note(len(steps)))
+    kept = sum(sizes[dropped:])
+    if fixed + kept + (note if dropped else 0) > budget_tokens:
+        # Left out in one chunk: down to a share of the room, so the prefix stays put for a while.
+        target = (budget_tokens - fixed - note) * KEEP_AFTER_DROP
+        while dropped < len(steps) and kept > target:
+            kept -= sizes[dropped]
+            dropped += 1
     first = opening + (dropped_note(dropped) if dropped else "")
     messages = [Message("system", system), Message("user", first)]
     for step in steps[dropped:]:
@@ -142,4 +165,4 @@ def build_prompt(
     if suffix:
         last = messages[-1]
         messages[-1] = Message(last.role, last.content + suffix)
-    return Prompt(messages, dropped, used + (note_cost if dropped else 0))
+    return Prompt(messages, dropped, fixed + kept + (note if dropped else 0))

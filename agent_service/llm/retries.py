@@ -49,10 +49,14 @@ class Retried(Generic[T]):
 class GaveUp(Exception):
     """The call failed for good: a non-retryable answer, or retries exhausted."""
 
-    def __init__(self, message: str, causes: tuple[str, ...], last_cause: str) -> None:
+    def __init__(
+        self, message: str, causes: tuple[str, ...], last_cause: str, context_tokens: int = 0
+    ) -> None:
         super().__init__(message)
         self.causes = causes
         self.last_cause = last_cause
+        # The context size the prompt exceeded, when that was the failure (see CallFailed).
+        self.context_tokens = context_tokens
 
 
 class _TotalWaitExceeded(stop_base):
@@ -118,5 +122,5 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], settings: RetrySet
     except CallFailed as error:
         attempts = len(causes) + 1
         why = "not retried" if not error.retryable else f"gave up after {attempts} attempts"
-        raise GaveUp(f"{error} ({why})", tuple(causes), error.cause) from None
+        raise GaveUp(f"{error} ({why})", tuple(causes), error.cause, error.context_tokens) from None
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

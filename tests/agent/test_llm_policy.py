@@ -7,6 +7,7 @@ Nothing of `openai` is mocked: the policy's `AsyncOpenAI` client talks HTTP to t
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,11 +21,12 @@ from agent_service.episode import (
     EpisodeRequest,
     PolicyKind,
 )
+from agent_service.llm.client import Timeouts
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
 from agent_service.runner import EpisodeRunner
-from tests.agent.fake_openai import FakeOpenAI, Fault, estimate_tokens
+from tests.agent.fake_openai import PROMPT_OVERHEAD, FakeOpenAI, Fault, prompt_tokens
 from tests.agent.memory import OPENING, PLAN, MemoryEnv, MemoryStore
 
 KEY = "sk-test-0123456789abcdef"
@@ -60,15 +62,19 @@ def policies(
     timeout: float = 5.0,
     context_tokens: int = 6000,
     default_base_url: str = "",
+    concurrency: int = 0,
+    stop: tuple[str, ...] = ("\n",),
 ) -> LLMPolicies:
     return LLMPolicies(
         library=FewShotLibrary(env),
         default_model="",
         default_base_url=default_base_url or server.base_url,
         api_key=KEY,
-        timeout_seconds=timeout,
+        timeouts=Timeouts(read_seconds=timeout),
         retry=retry,
         context_tokens=context_tokens,
+        concurrency=concurrency,
+        stop=stop,
     )
 
 
@@ -106,21 +112,26 @@ def test_scripted_episode_wins_and_every_step_keeps_raw_output_thought_action_an
     assert first.decision.thought == "I need a pencil; it may be on the desk."
     assert first.decision.raw_output == "go to desk 1" and first.decision.grounding == "exact"
     assert second.decision.thought == "" and second.decision.action == PLAN[1]
-    assert third.decision.thought == "Now I have it. Next the shelf."
+    # The server stopped at the end of the first line, as the agent asked.
+    assert third.decision.thought == "Now I have it."
     # The usage of a turn is the sum over its calls (the thought's call and the action's).
     requests = server.requests
     assert len(requests) == 6
     for step in record.steps:
         assert step.decision.usage.prompt_tokens > 0 and step.decision.usage.completion_tokens > 0
         assert step.decision.retries == 0 and step.decision.llm_latency_ms > 0
-    prompt_tokens = [estimate_tokens("".join(m["content"] for m in r.messages)) for r in requests]
-    assert first.decision.usage.prompt_tokens == prompt_tokens[0] + prompt_tokens[1]
-    assert second.decision.usage.prompt_tokens == prompt_tokens[2]
+    sizes = [len(prompt_tokens(r.messages)) for r in requests]
+    assert first.decision.usage.prompt_tokens == sizes[0] + sizes[1]
+    assert second.decision.usage.prompt_tokens == sizes[2]
+    # The server's prompt cache: each prompt extends the one before, so all of that is reused.
+    assert first.decision.usage.cached_prompt_tokens == server.cached[0] + server.cached[1] > 0
+    # (All but the template's generation prompt, which ends each prompt and no later one.)
+    assert server.cached[1:] == [size - PROMPT_OVERHEAD for size in sizes[:-1]]
     assert outcome.usage == record.usage and outcome.usage.total_tokens > 0
     # What was sent: the settings, the key, and the thought answered "OK." within the turn.
     body = requests[1].body
     assert body["model"] == "scripted" and body["temperature"] == 0.3
-    assert body["max_tokens"] == 64 and body["seed"] == 7
+    assert body["max_tokens"] == 64 and body["seed"] == 7 and body["stop"] == ["\n"]
     assert all(r.authorization == f"Bearer {KEY}" for r in requests)
     messages = body["messages"]
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
@@ -266,10 +277,10 @@ def test_thoughts_per_turn_are_capped_and_the_last_reply_is_grounded(server: Fak
 @pytest.mark.parametrize(
     ("grounding", "reply", "action", "label"),
     [
-        ("exact", "Go to desk 1.", "Go to desk 1.", "none"),
-        ("normalised", "> Go to  desk 1.", "go to desk 1", "normalised"),
+        ("exact", "> Go to desk 1.", "go to desk 1", "exact"),
+        ("exact", "walk to the desk", "walk to the desk", "none"),
+        ("normalised", "go to the desk", "go to desk 1", "normalised"),
         ("nearest", "walk to the desk", "go to desk 1", "nearest"),
-        ("exact", "go to desk 1\nYou arrive at desk 1.", "go to desk 1", "exact"),
     ],
 )
 def test_grounding_is_the_declared_setting(
@@ -295,18 +306,35 @@ def test_admissible_mode_lists_the_commands_on_the_latest_message_only(server: F
     assert all("Commands you can use" not in m["content"] for m in react[0][:-1])
 
 
-def test_long_episodes_keep_the_newest_steps_and_say_how_many_were_dropped(server: FakeOpenAI) -> None:
-    server.default_reply = "inventory"
-    outcome, record, _ = play(server, llm_request(server, max_steps=40), context_tokens=700)
+@pytest.mark.parametrize("llama", [True, False], ids=["tokenize", "estimate"])
+def test_long_episodes_drop_old_steps_in_chunks_within_the_budget_in_real_tokens(
+    server: FakeOpenAI, llama: bool
+) -> None:
+    server.llama = llama
+    server.responder = lambda body: f"examine desk {len(server.requests) % 7}"
+    # The system message and opening take ~780 tokens: ~500 are left for ~25 steps.
+    outcome, record, _ = play(server, llm_request(server, max_steps=60), context_tokens=1300)
     assert outcome.end_reason is EndReason.STEP_LIMIT
     dropped = [s.decision.dropped_turns for s in record.steps]
     assert dropped[0] == 0 and dropped[-1] > 0 and dropped == sorted(dropped)
     assert record.dropped_turns == dropped[-1]
     last = server.requests[-1].messages
     assert f"[The first {dropped[-1]} step(s) of this game are left out to save space.]" in last[1]["content"]
-    kept = (len(last) - 2) // 2
-    assert kept + dropped[-1] == 39
-    assert sum(len(m["content"]) for m in last) / 4 <= 700
+    assert (len(last) - 2) // 2 + dropped[-1] == 59
+    # The budget holds in the server's own tokens: exactly with /tokenize (but for a few tokens
+    # of the glued-on note), else by characters per token learnt from the server's usage.
+    sizes = [len(prompt_tokens(r.messages)) for r in server.requests]
+    assert max(sizes) <= 1310, sizes
+    # Asked once each where the server has no such thing; each distinct text tokenized once.
+    asked = [r.split()[1] for r in server.other_requests]
+    assert asked.count("/props") == 1
+    assert asked.count("/tokenize") > 5 if llama else asked.count("/tokenize") == 1
+    # Dropped in a few chunks; between them every prompt is served from the cache but its end.
+    changes = sum(1 for a, b in itertools.pairwise(dropped) if a != b)
+    assert 2 <= changes <= 5, dropped
+    for index in range(1, len(sizes)):
+        if dropped[index] == dropped[index - 1]:
+            assert server.cached[index] == sizes[index - 1] - PROMPT_OVERHEAD
 
 
 def test_no_training_game_to_learn_from_ends_with_env_error(server: FakeOpenAI) -> None:
@@ -341,3 +369,124 @@ def test_cancelling_an_episode_waiting_for_the_llm_stores_it_as_cancelled(server
     asyncio.run(main())
     (record,) = store.stored.values()
     assert record.end_reason is EndReason.CANCELLED and len(record.steps) == 1
+
+
+def test_generation_stops_at_the_end_of_the_line_and_invented_continuations_are_never_seen(
+    server: FakeOpenAI,
+) -> None:
+    # What Qwen2.5-Coder-1.5B wrote without a stop: a whole imagined continuation.
+    server.script(
+        "go to desk 1\nYou arrive at desk 1. On the desk 1, you see a pencil 1.\n> take pencil 1 from desk 1",
+        "think: I see the pencil.\nOK.\n> take pencil 1 from desk 1\nYou pick up the pencil 1.",
+        "take pencil 1 from desk 1",
+    )
+    _, record, env = play(server, llm_request(server, max_steps=2))
+    assert all(r.body["stop"] == ["\n"] for r in server.requests)
+    first, second = record.steps
+    assert (first.decision.raw_output, first.decision.action) == ("go to desk 1", "go to desk 1")
+    assert second.decision.thought == "I see the pencil." and second.decision.action == PLAN[1]
+    assert env.steps == list(PLAN[:2])
+    # The model sees only what the game answered, never its own inventions.
+    assert "You pick up" not in str(server.requests[-1].messages)
+
+
+def test_a_reply_with_nothing_before_the_first_line_break_is_asked_again_without_stop(
+    server: FakeOpenAI,
+) -> None:
+    server.script("```\ngo to desk 1\n```", "```\ngo to desk 1\n```")
+    _, record, env = play(server, llm_request(server, max_steps=1))
+    first, second = server.requests
+    assert first.body["stop"] == ["\n"] and "stop" not in second.body
+    decision = record.steps[0].decision
+    assert decision.action == "go to desk 1" and decision.grounding == "exact"
+    assert decision.raw_output == "```\ngo to desk 1\n```" and env.steps == ["go to desk 1"]
+    assert decision.usage.prompt_tokens == sum(len(prompt_tokens(r.messages)) for r in server.requests)
+
+
+def test_without_a_stop_a_thought_and_a_command_in_one_reply_are_read_as_a_person_would(
+    server: FakeOpenAI,
+) -> None:
+    server.script("think: The pencil is on the desk.\n> Go to desk 1.\nYou arrive at desk 1.")
+    _, record, env = play(server, llm_request(server, max_steps=1), stop=())
+    assert "stop" not in server.requests[0].body and len(server.requests) == 1
+    decision = record.steps[0].decision
+    assert decision.thought == "The pencil is on the desk." and decision.action == "go to desk 1"
+    assert decision.raw_output.startswith("think: The pencil") and env.steps == ["go to desk 1"]
+
+
+def test_calls_beyond_the_servers_slots_wait_in_the_agent_not_in_the_servers_queue(
+    server: FakeOpenAI,
+) -> None:
+    # One slot, 0.3 s per completion, a 0.5 s read timeout, four episodes at once: in the
+    # server's queue the third and fourth would time out although the model is fine.
+    server.llama, server.slots, server.delay_seconds = True, 1, 0.3
+    records = play_together(server, 4, timeout=0.5)
+    assert server.max_in_flight == 1
+    assert all(r.retry_causes == {} and r.end_reason is EndReason.STEP_LIMIT for r in records)
+    assert any(s.decision.llm_latency_ms > 600 for r in records for s in r.steps), "some waited"
+    assert [r.split()[1] for r in server.other_requests].count("/props") == 1
+
+
+def test_without_the_agents_queue_the_same_load_times_out(server: FakeOpenAI) -> None:
+    # The contrast that makes the test above meaningful: no limit (a configured -1), same load.
+    server.llama, server.slots, server.delay_seconds = True, 1, 0.3
+    records = play_together(server, 4, timeout=0.5, concurrency=-1)
+    assert sum(r.retry_causes.get("timeout", 0) for r in records) > 0
+
+
+def test_a_configured_concurrency_wins_over_the_servers_slots(server: FakeOpenAI) -> None:
+    server.llama, server.slots, server.delay_seconds = True, 4, 0.2
+    play_together(server, 4, timeout=5, concurrency=2)
+    assert server.max_in_flight == 2
+    assert "GET /props" in server.other_requests, "still asked, for the context size"
+
+
+def play_together(server: FakeOpenAI, episodes: int, **policy_options: object) -> list[EpisodeRecord]:
+    env, store = MemoryEnv(), MemoryStore()
+    retry = RetrySettings(max_attempts=2, max_wait_seconds=1, initial_backoff_seconds=0.01)
+
+    async def main() -> None:
+        make = policies(env, server, retry=retry, **policy_options)  # type: ignore[arg-type]
+        runner = EpisodeRunner(env, store, make)
+        try:
+            await asyncio.gather(
+                *(runner.run(llm_request(server, run_id=f"r{i}", max_steps=2)) for i in range(episodes))
+            )
+        finally:
+            await make.close()
+
+    asyncio.run(main())
+    return list(store.stored.values())
+
+
+def test_a_prompt_the_server_finds_too_long_is_cut_to_the_size_it_names(server: FakeOpenAI) -> None:
+    # The server claims a large context but has a small one; the agent learns it from the 400.
+    server.llama, server.slot_context, server.props_context = True, 1100, 100_000
+    server.responder = lambda body: f"examine desk {len(server.requests) % 5}"
+    outcome, record, _ = play(server, llm_request(server, max_steps=30))
+    assert outcome.end_reason is EndReason.STEP_LIMIT and outcome.steps == 30
+    assert record.retry_causes == {"context": 1}
+    assert record.dropped_turns > 0
+
+
+def test_cached_prompt_tokens_are_recorded_from_llama_servers_timings(server: FakeOpenAI) -> None:
+    server.llama, server.usage_details = True, False
+    server.script(*PLAN)
+    outcome, record, _ = play(server, llm_request(server))
+    assert outcome.won
+    cached = [s.decision.usage.cached_prompt_tokens for s in record.steps]
+    assert cached == server.cached and cached[0] == 0 and all(c > 0 for c in cached[1:])
+    assert record.usage.cached_prompt_tokens == sum(server.cached)
+
+
+def test_a_command_repeated_three_times_gets_a_note_and_the_limit_ends_the_episode(
+    server: FakeOpenAI,
+) -> None:
+    server.default_reply = "look"
+    outcome, record, _ = play(server, llm_request(server, max_steps=20, max_repeated_actions=10))
+    assert outcome.end_reason is EndReason.REPEATED_ACTION and outcome.steps == 10
+    observations = [m["content"] for m in server.requests[-1].messages if m["role"] == "user"][1:]
+    noted = ["same command" in o for o in observations]
+    assert noted == [False, False] + [True] * 7
+    assert "sent this same command 9 times in a row" in observations[-1]
+    assert all(s.observation == "Nothing happens." for s in record.steps), "the env's answer is kept"
