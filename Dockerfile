@@ -4,16 +4,24 @@
 # ALFWorld does not build on Pythons newer than 3.11.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
-# -- what every build stage starts from: the pinned dependency lists --------------------------
+# -- each dependency group alone in a pyproject.toml of its own (tools/containers/dependency_groups.py),
+#    so that a stage rebuilds only when its own group changes, not for every edit of pyproject.toml
+FROM ${PYTHON_IMAGE} AS dependency-groups
+WORKDIR /src
+COPY pyproject.toml tools/containers/dependency_groups.py ./
+RUN for group in codegen env store agent; do \
+        mkdir "$group" && python dependency_groups.py pyproject.toml "$group" "$group/pyproject.toml"; \
+    done
+
+# -- what every build stage starts from: the pinned versions of everything installed ----------
 FROM ${PYTHON_IMAGE} AS requirements
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-# Dependencies before the source, so code changes reuse the cached layers.
-COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
 
 # -- the protobuf code, generated as `make proto` does (it is never committed) -----------------
 FROM requirements AS codegen
+COPY --from=dependency-groups /src/codegen/pyproject.toml ./
 RUN python -m venv /opt/codegen \
     && /opt/codegen/bin/pip install "pip==26.3" \
     && /opt/codegen/bin/pip install -c requirements/constraints.txt --group codegen
@@ -22,18 +30,28 @@ RUN mkdir /gen && /opt/codegen/bin/python -m grpc_tools.protoc -Iproto --python_
     proto/alfagent/trajectory/v1/trajectory.proto proto/alfagent/env/v1/env.proto \
     proto/alfagent/store/v1/store.proto proto/alfagent/agent/v1/agent.proto
 
+# -- compilers, in build stages only: Fast Downward and Jericho come only as source packages ----
+FROM requirements AS build-tools
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends build-essential cmake \
+    && rm -rf /var/lib/apt/lists/*
+
 # -- each service's dependencies (its group in pyproject.toml), in a virtualenv ---------------
-FROM requirements AS env-deps
+FROM build-tools AS env-deps
+COPY --from=dependency-groups /src/env/pyproject.toml ./
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install "pip==26.3" \
     && /opt/venv/bin/pip install -c requirements/constraints.txt --group env
 
 FROM requirements AS store-deps
+COPY --from=dependency-groups /src/store/pyproject.toml ./
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install "pip==26.3" \
     && /opt/venv/bin/pip install -c requirements/constraints.txt --group store
 
 FROM requirements AS agent-deps
+COPY --from=dependency-groups /src/agent/pyproject.toml ./
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install "pip==26.3" \
     && /opt/venv/bin/pip install -c requirements/constraints.txt --group agent
@@ -46,11 +64,14 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1
 
 # -- env_service --------------------------------------------------------------------------------
 FROM runtime AS env
-RUN mkdir /cache && chown alfagent /cache
+# alfworld creates ALFWORLD_DATA (default ~/.cache/alfworld) when imported: it must exist already
+# on the read-only root filesystem.
+RUN mkdir /cache && chown alfagent /cache && install -d -o alfagent /home/alfagent/.cache/alfworld
 COPY --from=env-deps /opt/venv /opt/venv
 COPY --from=codegen /gen/alfagent/ alfagent/
 COPY alfagent_common/ alfagent_common/
 COPY env_service/ env_service/
+RUN python -m compileall -q /app
 # The catalog cache (env_service/README.md) in a volume, so that it outlives the container.
 ENV PORT=50052 ENV_CATALOG_CACHE=/cache/catalog.json
 VOLUME /cache
@@ -67,6 +88,7 @@ COPY --from=store-deps /opt/venv /opt/venv
 COPY --from=codegen /gen/alfagent/ alfagent/
 COPY alfagent_common/ alfagent_common/
 COPY store_service/ store_service/
+RUN python -m compileall -q /app
 ENV PORT=50053 STORE_DIR=/data
 VOLUME /data
 USER 10001
@@ -81,10 +103,11 @@ FROM runtime AS agent
 COPY --from=agent-deps /opt/venv /opt/venv
 COPY --from=codegen /gen/alfagent/ alfagent/
 COPY alfagent_common/ alfagent_common/
+# The agent reaches env_service and store_service through their clients only.
+COPY alfagent_clients/ alfagent_clients/
 COPY agent_service/ agent_service/
-# The agent reaches env_service and store_service through their client modules only.
-COPY env_service/__init__.py env_service/client.py env_service/
-COPY store_service/ store_service/
+# The root filesystem is read-only at run time: byte-code is compiled now, not at each start.
+RUN python -m compileall -q /app
 ENV PORT=50051
 USER 10001
 EXPOSE 50051

@@ -11,7 +11,7 @@ STAMP_PROTO := alfagent/.generated
 WITH_LLM ?= 1
 LLM_PREREQ := $(if $(filter 0,$(WITH_LLM)),,llm)
 
-.PHONY: setup proto llm up down demo test lint typecheck check bench clean
+.PHONY: setup proto llm up down demo test test-containers images lint typecheck check bench clean
 
 setup: $(STAMP_DEPS) $(STAMP_PROTO)
 
@@ -46,8 +46,18 @@ down:
 demo: setup $(LLM_PREREQ)
 	WITH_LLM=$(WITH_LLM) $(BIN)/python -m launcher demo
 
+# The suite against local processes, then the integration suite against the compose stack run by a
+# real container engine (skipped with the reason where none runs; CI makes that skip a failure).
 test: setup
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-containers
+
+test-containers: setup
+	ALFAGENT_TEST_STACK=containers $(BIN)/python -m pytest tests/test_end_to_end.py tests/test_bad_input.py tests/containers
+
+# The service images, one target of the root Dockerfile each (ENGINE=docker or podman).
+images:
+	tools/containers/build-images.sh $(ENGINE)
 
 lint: setup
 	$(BIN)/ruff check .

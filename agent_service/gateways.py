@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from agent_service import convert
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, GameRef
@@ -11,6 +11,9 @@ from alfagent.env.v1 import env_pb2
 from alfagent_clients.env import EnvClient
 from alfagent_clients.store import StoreClient
 from alfagent_common import errors
+
+# How long a finished episode waits for an unreachable store before its append is given up.
+STORE_RETRY_SECONDS = 90.0
 
 
 def _state(response: env_pb2.ResetResponse | env_pb2.StepResponse) -> EnvState:
@@ -77,11 +80,12 @@ class RemoteStore:
 
     async def save(self, record: EpisodeRecord) -> bool:
         trajectory = convert.trajectory_to_proto(record)
-        # A store restart must not lose a finished episode: retry while it is unreachable. The
-        # append is idempotent by trajectory_id, so a retry after a lost reply stores nothing twice.
+        # A store restart must not lose a finished episode: retry while it is unreachable, for as
+        # long as a store container takes to be restarted and recover its log. The append is
+        # idempotent by trajectory_id, so a retry after a lost reply stores nothing twice.
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(errors.Unavailable),
-            stop=stop_after_attempt(6),
+            stop=stop_after_delay(STORE_RETRY_SECONDS),
             wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
             reraise=True,
         ):

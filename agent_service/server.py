@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -25,6 +26,7 @@ from alfagent.store.v1 import store_pb2
 from alfagent_clients.env import EnvClient
 from alfagent_clients.store import StoreClient
 from alfagent_common import errors, eventloop, logs
+from alfagent_common.dependencies import watch_dependencies
 from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import CHANNEL_OPTIONS, serve
 
@@ -85,6 +87,10 @@ async def run(config: AgentConfig) -> None:
         # SERVING should mean an episode can run: wait until both dependencies are reachable.
         await asyncio.gather(env_channel.channel_ready(), store_channel.channel_ready())
 
+    async def watch(report: Callable[[bool], Awaitable[None]]) -> None:
+        # NOT_SERVING while env or store is down (episodes would only fail), SERVING once back.
+        await watch_dependencies({"env": env_channel, "store": store_channel}, report)
+
     async def stop() -> None:
         await llm.close()
         await env_channel.close(grace=None)
@@ -115,6 +121,7 @@ async def run(config: AgentConfig) -> None:
         register=register,
         start=start,
         stop=stop,
+        watch=watch,
     )
 
 

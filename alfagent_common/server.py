@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -46,8 +47,14 @@ async def serve(
     stop: Callable[[], Awaitable[None]] | None = None,
     grace_seconds: float = 10.0,
     stop_event: asyncio.Event | None = None,
+    watch: Callable[[Callable[[bool], Awaitable[None]]], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (or `stop_event`), then shut down gracefully."""
+    """Serve until SIGTERM/SIGINT (or `stop_event`), then shut down gracefully.
+
+    `watch`, if given, runs while the service serves and reports readiness changes after start-up
+    through the callback it is handed (True: SERVING, False: NOT_SERVING), e.g. when a service
+    this one depends on goes away and comes back.
+    """
     server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
     health = HealthServicer()
@@ -74,8 +81,18 @@ async def serve(
             # Never leave the server running (and the loop unclosable) when start-up fails.
             await server.stop(0)
             raise
-        for name in ("", *service_names):
-            await health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+        async def report(serving: bool) -> None:
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for name in ("", *service_names):
+                await health.set(name, status)
+
+        await report(True)
+        watcher = asyncio.create_task(watch(report)) if watch is not None else None
         # Tests and `make up` read this line to learn the port when PORT=0.
         log.info(
             "serving",
@@ -86,6 +103,8 @@ async def serve(
             },
         )
         await stopping.wait()
+        if watcher is not None:
+            watcher.cancel()
         log.info("stopping", extra={"grace_seconds": grace_seconds})
         await health.enter_graceful_shutdown()
         await server.stop(grace_seconds)

@@ -1,8 +1,14 @@
-"""Shared fixtures: the three services as real processes, or already-running ones.
+"""Shared fixtures: the three services as real processes, as containers, or already-running ones.
 
-With AGENT_ADDR, ENV_ADDR and STORE_ADDR all set (e.g. to containers), the tests use those;
-otherwise they start `python -m env_service|store_service|agent_service` on free loopback ports
-with a scrubbed environment and a temporary store, exactly as `make up` starts them.
+With ALFAGENT_TEST_STACK=containers the tests run against the compose stack, built and started by a
+real container engine (tests/containers/engine.py), and read the store's named volume; the
+container tests in tests/containers/ run only then. With AGENT_ADDR, ENV_ADDR and STORE_ADDR all
+set, the tests use those services. Otherwise they start `python -m env_service|store_service|
+agent_service` on free loopback ports with a scrubbed environment and a temporary store, exactly
+as `make up` starts them.
+
+Where no container engine runs, the container stack skips with the reason; with
+ALFAGENT_REQUIRE_CONTAINERS=1 (CI sets it) that skip is a failure instead.
 """
 
 from __future__ import annotations
@@ -16,6 +22,11 @@ import grpc
 import pytest
 
 from launcher.stack import start_stack
+from tests.containers.engine import ComposeStack, EngineMissing, find_engine
+
+ON_CONTAINERS = os.environ.get("ALFAGENT_TEST_STACK", "processes") == "containers"
+# The container tests need the container stack: collected only when the tests run against it.
+collect_ignore = [] if ON_CONTAINERS else ["containers"]
 
 # Nothing from the developer's shell may steer the services under test.
 _SCRUBBED_PREFIXES = ("OPENAI_", "ALFAGENT_", "ALFWORLD_", "ENV_", "STORE_", "AGENT_", "PORT", "HOST", "LLM_")
@@ -36,7 +47,36 @@ def scrubbed_environ(**overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def container_stack() -> Iterator[ComposeStack]:
+    """The compose stack as a container engine runs it, healthy; removed with its volumes after."""
+    try:
+        engine = find_engine()
+    except EngineMissing as missing:
+        if os.environ.get("ALFAGENT_REQUIRE_CONTAINERS") == "1":
+            pytest.fail(f"ALFAGENT_REQUIRE_CONTAINERS=1 but {missing}")
+        pytest.skip(str(missing))
+    stack = ComposeStack(engine)
+    stack.build_missing_images()
+    stack.down(volumes=True)  # what an interrupted earlier run left
+    stack.up()
+    try:
+        stack.wait_healthy()
+        yield stack
+    finally:
+        stack.down(volumes=True)
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Services]:
+    if ON_CONTAINERS:
+        containers: ComposeStack = request.getfixturevalue("container_stack")
+        yield Services(
+            containers.address("agent"),
+            containers.address("env"),
+            containers.address("store"),
+            store_dir=containers.engine.volume_path("trajectories"),
+        )
+        return
     external = [os.environ.get(name, "") for name in ("AGENT_ADDR", "ENV_ADDR", "STORE_ADDR")]
     if all(external):
         agent, env, store = external

@@ -82,8 +82,13 @@ def test_compose_service_matches_the_code(name: str) -> None:
     service = compose()["services"][name]
     assert service["command"] == ["python", "-m", module]
     assert service["build"] == {"context": ".", "target": name}
+    assert service["image"] == f"alfagent-{name}"
     assert service["environment"]["PORT"] == str(port)
-    assert f"{port}:{port}" in service["ports"]
+    # Published on the binding port unless <NAME>_PUBLISH says where (the container tests' stack).
+    assert service["ports"] == [f"${{{name.upper()}_PUBLISH:-{port}}}:{port}"]
+    # Non-root on a read-only root filesystem; each writes only its volume and a small /tmp.
+    assert service["read_only"] is True and service["tmpfs"] == ["/tmp"]
+    assert service["restart"] == "unless-stopped"
     assert service["healthcheck"]["test"] == [
         "CMD",
         "python",
