@@ -6,13 +6,17 @@ after it (an imagined observation, further commands) is ignored. Formatting arou
 is not part of it: a leading ">", "Action:" or "Command:" label, list markers, markdown emphasis,
 quotes, backticks and code fences, a final full stop, letter case and repeated spaces. A label
 line ("Action:", "Here is my next command:") and an invented "OK." after a thought are skipped.
-The older grammar "put X in/on Y" is written as ALFWorld 0.4's "move X to Y": the same choice in
-the game's words.
+
+Placing an object has two dialects: ALFWorld 0.4 (and our generated games) say "move X to Y",
+the official data's older grammar "put X in/on Y". A placing command the model writes in either
+("put apple 1 in fridge 1", "move apple 1 to fridge 1") is written in the dialect of the game's
+own admissible commands: the same choice in the game's words, under every grounding.
 
 `ground` maps that command to the command actually sent, by the episode's declared setting:
 
-- exact      — the command as the model wrote it (read as above); one the game does not accept
-  is sent anyway and answered "Nothing happens.", as published ALFWorld baselines do;
+- exact      — the command as the model wrote it (read as above, in the game's dialect); one the
+  game does not accept is sent anyway and answered "Nothing happens.", as published ALFWorld
+  baselines do;
 - normalised — as exact, but a command that names an admissible one without its articles ("the
   desk 1") or without instance numbers that only one admissible command fits ("move apple to
   fridge") sends that admissible command;
@@ -20,8 +24,9 @@ the game's words.
   this substitutes commands the model did not choose, so it is an option, never the default.
 
 The label recorded with each step says what happened: "exact" (the command was admissible as the
-model wrote it), "normalised", "nearest", or "none" (sent without a match). An empty reply sends
-"look", which changes nothing, labelled "none": the environment refuses empty commands.
+model wrote it, dialect aside), "normalised", "nearest", or "none" (sent without a match). An
+empty reply sends "look", which changes nothing, labelled "none": the environment refuses empty
+commands.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ _ACTION_LABEL = re.compile(
 # "Thought: ... Action: go to desk 1" on one line.
 _INLINE_ACTION = re.compile(r"\s(?:action|command)\s*:\s*", re.IGNORECASE)
 _OK = re.compile(r"^ok\.?$", re.IGNORECASE)
-_PUT = re.compile(r"^(?:put|place)\s+(?P<obj>.+?)\s+(?:in/on|into|onto|in|on)\s+(?P<recep>.+)$")
+_PLACE = re.compile(r"^(?:put|place|move)\s+(?P<obj>.+?)\s+(?:in/on|into|onto|in|on|to)\s+(?P<recep>.+)$")
 _ARTICLE = re.compile(r"\b(?:the|a|an)\s+")
 _NUMBER = re.compile(r"\s+\d+\b")
 
@@ -117,22 +122,39 @@ def parse_reply(text: str) -> Reply:
 
 def clean_command(line: str) -> str:
     """One line as the command it states: labels, markdown, quotes, case, spaces and a final
-    full stop removed; "put X in/on Y" written as "move X to Y"."""
+    full stop removed."""
     line = _undecorate(line)
     label = _ACTION_LABEL.match(line)
     if label is not None:
         line = _undecorate(line[label.end() :])
     line = line.rstrip(".!;,").strip(_DECORATION).lower()
-    line = " ".join(line.split())
-    put = _PUT.match(line)
-    if put is not None:
-        line = f"move {put['obj']} to {put['recep']}"
-    return line[:MAX_ACTION_CHARS]
+    return " ".join(line.split())[:MAX_ACTION_CHARS]
+
+
+def dialect_of(admissible: Sequence[str]) -> str:
+    """ "move" or "put": how the game's admissible commands place objects ("" when none do)."""
+    for command in admissible:
+        if command.startswith("move ") and " to " in command:
+            return "move"
+        if command.startswith("put ") and " in/on " in command:
+            return "put"
+    return ""
+
+
+def in_dialect(command: str, dialect: str) -> str:
+    """A placing command in the game's dialect; anything else unchanged."""
+    place = _PLACE.match(command) if dialect else None
+    if place is None:
+        return command
+    if dialect == "put":
+        return f"put {place['obj']} in/on {place['recep']}"
+    return f"move {place['obj']} to {place['recep']}"
 
 
 def normalise(text: str) -> str:
-    """The form commands are compared in under `normalised`: as read, without articles."""
-    return " ".join(_ARTICLE.sub("", clean_command(text)).split())
+    """The form commands are compared in under `normalised`: as read, in one dialect, without
+    articles."""
+    return " ".join(_ARTICLE.sub("", in_dialect(clean_command(text), "move")).split())
 
 
 def _without_numbers(text: str) -> str:
@@ -146,7 +168,7 @@ def _similarity(a: str, b: str) -> float:
 def ground(command: str, admissible: Sequence[str], mode: str) -> Grounded:
     if mode not in GROUNDINGS:
         raise ValueError(f"grounding {mode!r} is not one of {', '.join(GROUNDINGS)}")
-    command = clean_command(command)
+    command = in_dialect(clean_command(command), dialect_of(admissible))
     if command in admissible:
         return Grounded(command, "exact")
     if mode == "exact" or not command:
