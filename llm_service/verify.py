@@ -8,6 +8,8 @@ no longer counts.
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 import os
@@ -96,5 +98,7 @@ def check_model_file(
         return Problem(
             f"model file {model_file} is corrupt: sha256 {actual}, {expected}; delete it and {fetch_hint}"
         )
-    write_stamp(model_file, actual)
+    # The stamp is only a memo; a read-only model folder (the llm image's) cannot keep one.
+    with contextlib.suppress(OSError):
+        write_stamp(model_file, actual)
     return None

@@ -176,3 +176,27 @@ def test_container_healthcheck_command_reports_a_live_service(services: Services
 def test_container_healthcheck_command_fails_for_a_dead_address() -> None:
     command = [sys.executable, "-m", "alfagent_common.healthcheck", "localhost:1"]
     assert subprocess.run(command, cwd=ROOT, capture_output=True, check=False).returncode == 1
+
+
+def test_compose_runs_the_local_model_service_and_points_the_agent_at_it() -> None:
+    services = compose()["services"]
+    llm = services["llm"]
+    assert llm["build"]["target"] == "llm" and llm["image"] == "alfagent-llm"
+    assert llm["command"] == ["python", "-m", "llm_service"]
+    assert llm["environment"]["LLM_PORT"] == "8080"
+    assert llm["ports"] == ["${LLM_PUBLISH:-8080}:8080"]
+    assert llm["healthcheck"]["test"] == ["CMD", "python", "-m", "llm_service.healthcheck", "localhost:8080"]
+    assert llm["read_only"] is True
+    assert services["agent"]["environment"]["LLM_ADDR"] == "llm:8080"
+
+
+def test_dockerfile_llm_target_serves_a_checked_model_as_non_root() -> None:
+    text = stage_chain("llm")
+    assert 'CMD ["python", "-m", "llm_service"]' in text and "EXPOSE 8080" in text
+    assert 'CMD ["python", "-m", "llm_service.healthcheck", "localhost:8080"]' in text
+    assert re.search(r"^USER \d+$", stages()["llm"], re.M)
+    # The binary and the model come from build stages; the image itself has no compiler.
+    assert "build-essential" not in text
+    assert "python -m llm_service.build" in stages()["llm-server-build"]
+    assert "python -m llm_service.fetch" in stages()["llm-model"]
+    assert "LLM_VERIFY=full" in stages()["llm"]

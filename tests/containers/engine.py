@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alfagent_common.healthcheck import check
+from llm_service.healthcheck import healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "alfagent-test"
-PORTS = {"agent": 62051, "env": 62052, "store": 62053}
+PORTS = {"agent": 62051, "env": 62052, "store": 62053, "llm": 62080}
 # The image compose runs for each service (its `image:`), built from the root Dockerfile's target.
-IMAGES = {"env": "alfagent-env", "store": "alfagent-store", "agent": "alfagent-agent"}
+IMAGES = {name: f"alfagent-{name}" for name in ("env", "store", "agent", "llm")}
 # What tools/containers/podman-setup.sh writes; used when the caller's shell did not source it.
 PODMAN_CONF = Path("/etc/alfagent-containers/containers.conf")
 PODMAN_COMPOSE_BIN = Path("/opt/podman-compose/bin")
@@ -135,14 +136,18 @@ class ComposeStack:
     def down(self, *, volumes: bool = False) -> None:
         self.engine.compose("down", *(["-v"] if volumes else []), timeout=300)
 
-    def wait_healthy(
-        self, services: tuple[str, ...] = ("env", "store", "agent"), timeout: float = 240
-    ) -> None:
+    def serves(self, service: str) -> bool:
+        """What the service's HEALTHCHECK asks, asked from the host on its published port."""
+        if service == "llm":
+            return healthy(self.address(service), timeout_seconds=2)
+        return check(self.address(service), timeout_seconds=2)
+
+    def wait_healthy(self, services: tuple[str, ...] = tuple(PORTS), timeout: float = 300) -> None:
         """Until every service answers SERVING on its published port (what its HEALTHCHECK runs)."""
         deadline = time.monotonic() + timeout
         pending = list(services)
         while pending and time.monotonic() < deadline:
-            pending = [name for name in pending if not check(self.address(name), timeout_seconds=2)]
+            pending = [name for name in pending if not self.serves(name)]
             if pending:
                 time.sleep(1)
         if pending:

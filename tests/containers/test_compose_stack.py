@@ -24,7 +24,7 @@ from alfagent_common.healthcheck import check
 from tests.containers.engine import IMAGES, ComposeStack
 from tests.grpcurl import call
 
-SERVICES = ("env", "store", "agent")
+SERVICES = ("env", "store", "agent", "llm")
 
 
 def stored_lines(volume: Path, trajectory_id: str) -> list[dict[str, Any]]:
@@ -53,7 +53,7 @@ def kill_main_process(stack: ComposeStack, service: str) -> None:
 
 def wait_restarted(stack: ComposeStack, service: str, timeout: float = 120) -> None:
     """The restart policy brings a crashed service back; it must serve again on its port."""
-    wait_until(lambda: check(stack.address(service), timeout_seconds=2), timeout, f"{service} serves again")
+    wait_until(lambda: stack.serves(service), timeout, f"{service} serves again")
 
 
 def test_every_service_is_healthy_by_its_own_healthcheck(container_stack: ComposeStack) -> None:
@@ -87,6 +87,7 @@ def test_each_image_holds_only_the_code_it_runs(container_stack: ComposeStack) -
     assert packages["agent"] == {"alfagent", "alfagent_common", "alfagent_clients", "agent_service"}
     assert packages["env"] == {"alfagent", "alfagent_common", "env_service"}
     assert packages["store"] == {"alfagent", "alfagent_common", "store_service"}
+    assert packages["llm"] == {"llm_service"}
     for service, image in IMAGES.items():
         compilers = engine.run(
             "run", "--rm", image, "sh", "-c", "command -v gcc cc c++ make cmake", check=False
@@ -259,3 +260,20 @@ def test_agent_health_follows_its_dependencies(container_stack: ComposeStack, de
     wait_restarted(container_stack, dependency)
     wait_until(lambda: check(agent, timeout_seconds=2), 30, "the agent reports SERVING again")
     assert container_stack.health("agent") == "healthy"
+
+
+def test_an_llm_episode_through_the_containers_uses_the_local_model(container_stack: ComposeStack) -> None:
+    """No endpoint configured: the agent container plays with the llm container's model."""
+    result = call(
+        container_stack.address("agent"),
+        "alfagent.agent.v1.AgentService/RunEpisode",
+        {"task_type": "pick_and_place_simple", "policy": "LLM", "max_steps": 2, "run_id": "containers-llm"},
+    )
+    assert result["end_reason"] in ("WON", "STEP_LIMIT"), result
+    [line] = stored_lines(container_stack.engine.volume_path("trajectories"), result["trajectory_id"])
+    assert line["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    assert line["model_sha256"] == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    assert line["settings"]["base_url"] == "http://llm:8080/v1"
+    assert len(line["steps"]) == 2
+    for step in line["steps"]:
+        assert step["raw_output"].strip() and step["usage"]["prompt_tokens"] > 0
