@@ -9,7 +9,6 @@ no longer counts.
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import json
 import os
