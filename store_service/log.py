@@ -26,7 +26,6 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from alfagent_common.errors import (
     AlfagentError,
@@ -40,6 +39,7 @@ from store_service import recovery
 from store_service.index import Index, ListFilter, Location
 from store_service.records import RecordMeta, TaskAggregate
 from store_service.writer_client import WriterClient, WriterStopped
+from store_service.writer_protocol import CommitFailed, Committed, WriterMessage
 
 log = logging.getLogger(__name__)
 
@@ -283,9 +283,11 @@ class TrajectoryLog:
         finally:
             self._drained.set()
 
-    def _settle(self, ack: dict[str, Any]) -> None:
-        batch = [self._sent.popleft() for _ in range(ack["count"])]
-        if "error" in ack:
+    def _settle(self, ack: WriterMessage) -> None:
+        if not isinstance(ack, Committed | CommitFailed):
+            raise TypeError(f"the writer sent {ack!r} where an acknowledgement was due")
+        batch = [self._sent.popleft() for _ in range(ack.count)]
+        if isinstance(ack, CommitFailed):
             failure = self._failure(ack)
             for pending in batch:
                 self._answer(pending, failure)
@@ -294,28 +296,28 @@ class TrajectoryLog:
         if not self._sent:
             self._drained.set()
 
-    def _store(self, batch: list[_Pending], ack: dict[str, Any]) -> None:
-        number, offset = ack["segment"], ack["offset"]
+    def _store(self, batch: list[_Pending], ack: Committed) -> None:
+        number, offset = ack.segment, ack.offset
         if number != self._active_number:
             path = self.directory / recovery.segment_name(number)
             self._read_fds[number] = os.open(path, os.O_RDONLY)
             self._active_number = number
             log.info("started a new segment", extra={"segment": path.name})
-        for position, (pending, size) in enumerate(zip(batch, ack["sizes"], strict=True)):
+        for position, (pending, size) in enumerate(zip(batch, ack.sizes, strict=True)):
             if size == 0:
-                rejection = ack["rejected"].get(str(position))
+                rejection = ack.rejected.get(position)
                 if rejection is not None:
                     self._answer(pending, InvalidRequest(rejection))
                 else:  # not the caller's fault: INTERNAL, details in the log only
                     self._answer(
-                        pending, WriterBug(f"the writer could not encode it: {ack['failed'][str(position)]}")
+                        pending, WriterBug(f"the writer could not encode it: {ack.failed[position]}")
                     )
                 continue
             self.index.add(pending.meta, Location(number, offset, size - 1))
             offset += size
             self.appended += 1
             self._answer(pending, None)
-        self.fsyncs += ack["fsyncs"]
+        self.fsyncs += ack.fsyncs
 
     def _answer(self, pending: _Pending, failure: Exception | None) -> None:
         del self._pending[pending.meta.trajectory_id]
@@ -331,11 +333,11 @@ class TrajectoryLog:
         while self._sent:
             self._answer(self._sent.popleft(), failure)
 
-    def _failure(self, ack: dict[str, Any]) -> AlfagentError:
-        log.error("append failed", extra={"error": ack["error"], "broken": ack["broken"]})
-        if ack["broken"] is not None:
-            self._broken = ack["broken"]
-        if ack["errno"] in (errno.ENOSPC, errno.EDQUOT) and self._broken is None:
+    def _failure(self, ack: CommitFailed) -> AlfagentError:
+        log.error("append failed", extra={"error": ack.error, "broken": ack.broken})
+        if ack.broken is not None:
+            self._broken = ack.broken
+        if ack.errno in (errno.ENOSPC, errno.EDQUOT) and self._broken is None:
             return ResourceExhausted(f"no space left in {self.directory}; nothing was stored")
         return Unavailable("the store could not write its log; nothing was stored, retry later")
 

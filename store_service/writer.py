@@ -9,9 +9,10 @@ commit thread's hand-offs held the GIL that the thread serving gRPC needs, and t
 what limited appends (bench/RESULTS.md); here they run on the other core.
 
 Wire format, both ways over one Unix stream socket: frames of a 4-byte little-endian length and a
-body. Towards the writer a body is a serialized `Trajectory`; from the writer it is a JSON object:
-first `{"ready": true, "pid": ...}`, then one acknowledgement per commit, covering the next
-`count` trajectories in the order they were sent:
+body. Towards the writer a body is a serialized `Trajectory`; from the writer it is a JSON object
+(writer_protocol.py types them: `Ready`, `Committed`, `CommitFailed`): first
+`{"ready": true, "pid": ...}`, then one acknowledgement per commit, covering the next `count`
+trajectories in the order they were sent:
 
     {"count": 3, "segment": 2, "offset": 1234, "sizes": [10383, 0, 10390], "fsyncs": 1,
      "rejected": {"1": "trajectory 'x' is ... bytes as JSON; the limit is ..."}}
@@ -41,15 +42,14 @@ import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
 from google.protobuf.message import DecodeError
 
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import logs
 from alfagent_common.errors import InvalidRequest
 from store_service import records, recovery
+from store_service.writer_protocol import CommitFailed, Committed, Ready, WriterMessage, encode
 
 log = logging.getLogger(__name__)
 
@@ -128,25 +128,25 @@ class Batch:
 
     lines: list[bytes] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
-    rejected: dict[str, str] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
+    rejected: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
 
     def add(self, body: bytes, max_line_bytes: int) -> None:
         try:
             line = records.encode_line(trajectory_pb2.Trajectory.FromString(body), max_line_bytes)
         except (InvalidRequest, DecodeError) as error:
-            self.rejected[str(len(self.sizes))] = str(error) or "not a serialized Trajectory"
+            self.rejected[len(self.sizes)] = str(error) or "not a serialized Trajectory"
             self.sizes.append(0)
             return
         except Exception as error:  # a bug: fail this one trajectory, not the writer
             log.exception("could not encode a trajectory", exc_info=error)
-            self.failed[str(len(self.sizes))] = f"{type(error).__name__}: {error}"
+            self.failed[len(self.sizes)] = f"{type(error).__name__}: {error}"
             self.sizes.append(0)
             return
         self.lines.append(line)
         self.sizes.append(len(line))
 
-    def commit(self, segment: SegmentWriter) -> dict[str, Any]:
+    def commit(self, segment: SegmentWriter) -> Committed | CommitFailed:
         count = len(self.sizes)
         try:
             if self.lines:
@@ -156,16 +156,8 @@ class Batch:
         except (OSError, Broken) as error:
             code = error.errno if isinstance(error, OSError) else None
             log.error("commit failed", extra={"error": str(error), "broken": segment.broken})
-            return {"count": count, "error": str(error), "errno": code, "broken": segment.broken}
-        return {
-            "count": count,
-            "segment": number,
-            "offset": offset,
-            "sizes": self.sizes,
-            "fsyncs": fsyncs,
-            "rejected": self.rejected,
-            "failed": self.failed,
-        }
+            return CommitFailed(count, str(error), code, segment.broken)
+        return Committed(count, number, offset, self.sizes, fsyncs, self.rejected, self.failed)
 
 
 def take_frames(buffer: bytearray) -> list[bytes]:
@@ -183,8 +175,8 @@ def take_frames(buffer: bytearray) -> list[bytes]:
     return bodies
 
 
-def send(sock: socket.socket, message: dict[str, Any]) -> None:
-    body = orjson.dumps(message)
+def send(sock: socket.socket, message: WriterMessage) -> None:
+    body = encode(message)
     sock.sendall(HEADER.pack(len(body)) + body)
 
 
@@ -204,7 +196,7 @@ def more_is_coming(sock: socket.socket, batch: int, last_batch: int, deadline: f
 
 def serve(sock: socket.socket, segment: SegmentWriter, max_line_bytes: int) -> None:
     """Answer until the other end closes the socket."""
-    send(sock, {"ready": True, "pid": os.getpid()})
+    send(sock, Ready(os.getpid()))
     buffer = bytearray()
     closed = False
     last_batch = 0

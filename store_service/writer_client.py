@@ -15,11 +15,9 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from store_service import writer
+from store_service.writer_protocol import Ready, WriterMessage, decode
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +92,10 @@ class WriterClient:
         except (WriterStopped, TimeoutError) as error:
             await client.stop()
             raise WriterStopped(f"the writer did not start: {error or 'timed out'}") from None
-        client.pid = int(ready["pid"])
+        if not isinstance(ready, Ready):
+            await client.stop()
+            raise WriterStopped(f"the writer did not start: it answered {ready!r} before it was ready")
+        client.pid = ready.pid
         return client
 
     def send(self, trajectory: bytes) -> None:
@@ -109,15 +110,15 @@ class WriterClient:
         self._stream.write(b"".join(self._outbox))
         self._outbox.clear()
 
-    async def receive(self) -> dict[str, Any]:
+    async def receive(self) -> WriterMessage:
         """The next message from the writer; WriterStopped once it has gone."""
         try:
             header = await self._reader.readexactly(writer.HEADER.size)
             (size,) = writer.HEADER.unpack(header)
-            message: dict[str, Any] = orjson.loads(await self._reader.readexactly(size))
+            body = await self._reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             raise WriterStopped(self.exit_description()) from error
-        return message
+        return decode(body)
 
     def exit_description(self) -> str:
         if isinstance(self._worker, subprocess.Popen):

@@ -27,6 +27,7 @@ from alfagent_common.errors import (
 from store_service import records, writer
 from store_service.index import ListFilter
 from store_service.log import TrajectoryLog, WriterBug
+from store_service.writer_protocol import WriterMessage
 from tests.store.store_harness import appendable, sample_trajectory
 
 T = TypeVar("T")
@@ -427,7 +428,7 @@ def test_lines_a_dying_writer_made_durable_are_found_not_written_again(
     real_send = writer.send
     acks = 0
 
-    def send_then_die_on_the_third_ack(sock: socket.socket, message: dict[str, Any]) -> None:
+    def send_then_die_on_the_third_ack(sock: socket.socket, message: WriterMessage) -> None:
         nonlocal acks
         acks += 1
         if acks == 3:  # after its commit: durable on disk, never acknowledged
