@@ -15,10 +15,13 @@ import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from alfagent_common import errors
+from env_service.protocol import Ping, Request
 from env_service.worker import serve_requests
+
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ class Worker:
     def pid(self) -> int | None:
         return self.process.pid
 
-    async def call(self, operation: str, *args: Any) -> Any:
+    async def call(self, request: Request[R]) -> R:
         if not self.alive:
             raise errors.Unavailable(f"env worker {self.index} is restarting; try again")
         request_id = next(self._request_ids)
@@ -61,11 +64,12 @@ class Worker:
         self._pending[request_id] = future
         try:
             with self._send_lock:
-                self._connection.send((request_id, operation, args))
+                self._connection.send((request_id, request))
         except (BrokenPipeError, OSError):
             self._pending.pop(request_id, None)
             raise errors.Aborted(f"env worker {self.index} died before it could take the request") from None
-        return await future
+        # The worker answered `request.apply(...)`, typed R on its side of the pipe.
+        return cast(R, await future)
 
     def _read_answers(self) -> None:
         while True:
@@ -122,7 +126,7 @@ class WorkerPool:
         loop = asyncio.get_running_loop()
         self.workers = [Worker(index, loop, self._replace) for index in range(self.size)]
         # Ready means every worker has imported textworld and answers.
-        await asyncio.gather(*(worker.call("ping") for worker in self.workers))
+        await asyncio.gather(*(worker.call(Ping()) for worker in self.workers))
 
     def _replace(self, dead: Worker) -> None:
         if self._stopping:
@@ -132,8 +136,11 @@ class WorkerPool:
         self.restarts += 1
         self.workers[dead.index] = Worker(dead.index, asyncio.get_running_loop(), self._replace)
 
-    async def call(self, index: int, operation: str, *args: Any) -> Any:
-        return await self.workers[index].call(operation, *args)
+    def pids(self) -> list[int]:
+        return [worker.pid for worker in self.workers if worker.pid]
+
+    async def call(self, worker: int, request: Request[R]) -> R:
+        return await self.workers[worker].call(request)
 
     async def stop(self) -> None:
         self._stopping = True

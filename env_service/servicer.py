@@ -47,11 +47,11 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
         return env_pb2.EnvStats(
             live_sessions=self.core.live_sessions,
             workers=self.core.pool.size,
-            rss_bytes=_tree_rss_bytes([w.pid for w in self.core.pool.workers if w.pid]),
+            rss_bytes=_tree_rss_bytes(self.core.pool.pids()),
             games=len(self.core.catalog.games(None, None)),
             splits=self.core.catalog.splits(),
             max_sessions=self.core.max_sessions,
-            worker_pids=[w.pid for w in self.core.pool.workers if w.pid],
+            worker_pids=self.core.pool.pids(),
             worker_restarts=self.core.pool.restarts,
             worker_sessions=self.core.sessions_per_worker(),
             versions=convert.versions_to_proto(self.core.game_versions),

@@ -1,8 +1,9 @@
 """The environment service's core: games, sessions and the rules of a session's life.
 
-No grpc here. Sessions are played in worker processes (`WorkerPool`); this class decides
-which worker gets a session, enforces the session cap, the step cap, idle expiry and the
-"no step after the end" rule, and turns catalog errors into domain errors.
+No grpc here. Sessions are played in worker processes (`pool.WorkerPool`; tests pass a fake
+`protocol.Workers`); this class decides which worker gets a session, enforces the session cap,
+the step cap, idle expiry and the "no step after the end" rule, and turns catalog errors into
+domain errors.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from alfagent_common import errors
 from alfagent_common.versions import GameVersions, installed_game_versions
 from env_service.games.catalog import Catalog, CatalogError, GameInfo, UnknownGame
 from env_service.observation import Observation
-from env_service.pool import WorkerPool
+from env_service.protocol import Close, Reset, Step, Workers
 from env_service.speedups import TRANSLATIONS_KEPT
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class EnvCore:
     def __init__(
         self,
         catalog: Catalog,
-        pool: WorkerPool,
+        pool: Workers,
         *,
         max_sessions: int,
         session_ttl_seconds: float,
@@ -145,7 +146,7 @@ class EnvCore:
         self._resetting[worker] += 1
         try:
             observation = await self.pool.call(
-                worker, "reset", session_id, str(game.path), with_expert_plan, self.replan_seconds
+                worker, Reset(session_id, str(game.path), with_expert_plan, self.replan_seconds)
             )
             self._sessions[session_id] = _Session(session_id, game, worker, max_steps, self._clock())
         finally:
@@ -165,7 +166,7 @@ class EnvCore:
                 raise errors.FailedPrecondition(
                     f"session {session_id!r} has ended after {session.steps} steps; reset to play again"
                 )
-            observation: Observation = await self.pool.call(session.worker, "step", session_id, action)
+            observation = await self.pool.call(session.worker, Step(session_id, action))
             session.steps += 1
             session.last_used = self._clock()
             at_cap = session.max_steps > 0 and session.steps >= session.max_steps
@@ -180,7 +181,7 @@ class EnvCore:
             return False
         async with session.lock:
             if not session.lost_reason:
-                await self.pool.call(session.worker, "close", session_id)
+                await self.pool.call(session.worker, Close(session_id))
         log.info("session closed", extra={"session_id": session_id, "steps": session.steps})
         return True
 

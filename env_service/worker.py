@@ -1,9 +1,9 @@
 """The worker process: owns some sessions and plays their games, one request at a time.
 
-Requests arrive over a pipe as `(request_id, operation, args)`; each answer goes back as
-`(request_id, ok, payload)`, where payload is the result or, on failure, an exception the parent
-re-raises. Domain errors travel as themselves; anything else is reported by type and message,
-since arbitrary exceptions from textworld need not pickle.
+Requests (env_service/protocol.py) arrive over a pipe as `(request_id, request)`; each answer goes
+back as `(request_id, ok, payload)`, where payload is `request.apply(state)` or, on failure, an
+exception the parent re-raises. Domain errors travel as themselves; anything else is reported by
+type and message, since arbitrary exceptions from textworld need not pickle.
 """
 
 from __future__ import annotations
@@ -13,11 +13,18 @@ import logging
 import os
 import sys
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from alfagent_common import errors, logs
+from env_service.observation import Observation
+from env_service.protocol import Close, Request, Reset, Step
+
+if TYPE_CHECKING:  # imported for real inside WorkerState, in the worker only
+    from env_service.runtime import GameRun
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R")
 
 
 class WorkerFailure(Exception):
@@ -35,40 +42,43 @@ class WorkerState:
         speedups.install()
         self._game_run = GameRun
         self._envs = EnvPool()
-        self._runs: dict[str, Any] = {}
+        self._runs: dict[str, GameRun] = {}
 
     def ping(self) -> int:
         return os.getpid()
 
-    def reset(
-        self, session_id: str, game_path: str, with_expert_plan: bool, replan_seconds: float | None = None
-    ) -> Any:
+    def reset(self, request: Reset) -> Observation:
         run = self._game_run(
-            self._envs.take(), game_path, with_expert_plan=with_expert_plan, replan_seconds=replan_seconds
+            self._envs.take(),
+            request.game_path,
+            with_expert_plan=request.with_expert_plan,
+            replan_seconds=request.replan_seconds,
         )
         try:
             observation = run.reset()
         except BaseException:
             self._envs.give_back(run.env)
             raise
-        self._runs[session_id] = run
+        self._runs[request.session_id] = run
         return observation
 
-    def step(self, session_id: str, action: str) -> Any:
-        run = self._runs.get(session_id)
+    def step(self, request: Step) -> Observation:
+        run = self._runs.get(request.session_id)
         if run is None:
-            raise errors.NotFound(f"session {session_id!r} is not in this worker")
-        return run.step(action)
+            raise errors.NotFound(f"session {request.session_id!r} is not in this worker")
+        return run.step(request.action)
 
-    def close(self, session_id: str) -> bool:
-        run = self._runs.pop(session_id, None)
+    def close(self, request: Close) -> bool:
+        run = self._runs.pop(request.session_id, None)
         if run is None:
             return False
         self._envs.give_back(run.env)
         return True
 
-    def stats(self) -> dict[str, int]:
-        return {"pid": os.getpid(), "sessions": len(self._runs), "envs_created": self._envs.created}
+
+def serve(state: WorkerState, request: Request[R]) -> R:
+    """One request's answer; mypy checks that WorkerState serves every request as typed."""
+    return request.apply(state)
 
 
 def serve_requests(connection: Connection) -> None:
@@ -79,15 +89,15 @@ def serve_requests(connection: Connection) -> None:
     state = WorkerState()
     while True:
         try:
-            request_id, operation, args = connection.recv()
+            request_id, request = connection.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
         try:
-            result = getattr(state, operation)(*args)
+            result = serve(state, request)
         except errors.AlfagentError as error:
             connection.send((request_id, False, error))
         except Exception as error:
-            log.exception("worker request %s failed", operation)
+            log.exception("worker request %s failed", type(request).__name__)
             failure = WorkerFailure(f"{type(error).__name__}: {error}")
             connection.send((request_id, False, failure))
         else:
