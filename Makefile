@@ -53,7 +53,8 @@ test: setup
 	$(MAKE) --no-print-directory test-containers
 
 test-containers: setup
-	ALFAGENT_TEST_STACK=containers $(BIN)/python -m pytest tests/test_end_to_end.py tests/test_bad_input.py tests/containers
+	ALFAGENT_TEST_STACK=containers $(BIN)/python -m pytest tests/test_end_to_end.py tests/test_bad_input.py \
+		tests/env/test_contract_services.py tests/containers
 
 # The service images, one target of the root Dockerfile each (ENGINE=docker or podman).
 images:
