@@ -5,10 +5,10 @@ from __future__ import annotations
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from agent_service import convert
+from agent_service.env_replicas import EnvApi
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, GameRef
 from agent_service.runner import EnvSession, EnvState
 from alfagent.env.v1 import env_pb2
-from alfagent_clients.env import EnvClient
 from alfagent_clients.store import StoreClient
 from alfagent_common import errors
 
@@ -36,7 +36,7 @@ def _state(response: env_pb2.ResetResponse | env_pb2.StepResponse) -> EnvState:
 
 
 class RemoteEnv:
-    def __init__(self, client: EnvClient) -> None:
+    def __init__(self, client: EnvApi) -> None:
         self._client = client
 
     async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:

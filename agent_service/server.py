@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from agent_service.config import AgentConfig
+from agent_service.env_forwarding import EnvForwardingHandler
+from agent_service.env_replicas import EnvReplicas, ReplicatedEnvClient
 from agent_service.episode import EpisodeDefaults, EpisodeRequest, PolicyKind
 from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
@@ -18,14 +20,14 @@ from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
 from agent_service.llm.served_model import resolve_served_model
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
+from agent_service.replicas import parse_env_addr
 from agent_service.runner import EnvGateway, EpisodeRunner, PolicyFactory
 from agent_service.servicer import AgentServicer
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
-from alfagent_clients.env import EnvClient
 from alfagent_clients.store import StoreClient
-from alfagent_common import errors, eventloop, logs
+from alfagent_common import errors, startup
 from alfagent_common.dependencies import watch_dependencies
 from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import CHANNEL_OPTIONS, serve
@@ -75,9 +77,10 @@ def policy_factory(llm: LLMPolicies | None) -> PolicyFactory:
 
 
 async def run(config: AgentConfig) -> None:
-    env_channel = grpc.aio.insecure_channel(config.env_addr, options=CHANNEL_OPTIONS)
+    # ENV_ADDR names one env replica or several; each session is pinned to the one that reset it.
+    env_replicas = EnvReplicas(parse_env_addr(config.env_addr))
     store_channel = grpc.aio.insecure_channel(config.store_addr, options=CHANNEL_OPTIONS)
-    env = RemoteEnv(EnvClient(env_channel))
+    env = RemoteEnv(ReplicatedEnvClient(env_replicas))
     store = RemoteStore(StoreClient(store_channel))
     llm = make_llm_policies(config, env)
     runner = EpisodeRunner(env, store, policy_factory(llm))
@@ -85,15 +88,17 @@ async def run(config: AgentConfig) -> None:
 
     async def start() -> None:
         # SERVING should mean an episode can run: wait until both dependencies are reachable.
-        await asyncio.gather(env_channel.channel_ready(), store_channel.channel_ready())
+        # (env: at least one replica serving.)
+        await asyncio.gather(env_replicas.wait_ready(), store_channel.channel_ready())
+        env_replicas.start()
 
     async def watch(report: Callable[[bool], Awaitable[None]]) -> None:
         # NOT_SERVING while env or store is down (episodes would only fail), SERVING once back.
-        await watch_dependencies({"env": env_channel, "store": store_channel}, report)
+        await watch_dependencies({"env": env_replicas.is_serving, "store": store_channel}, report)
 
     async def stop() -> None:
         await llm.close()
-        await env_channel.close(grace=None)
+        await env_replicas.close()
         await store_channel.close(grace=None)
 
     def register(server: grpc.aio.Server) -> None:
@@ -111,7 +116,7 @@ async def run(config: AgentConfig) -> None:
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
         server.add_generic_rpc_handlers(
-            [ForwardingHandler(ENV_SERVICE, env_channel), ForwardingHandler(STORE_SERVICE, store_channel)]
+            [EnvForwardingHandler(env_replicas), ForwardingHandler(STORE_SERVICE, store_channel)]
         )
 
     await serve(
@@ -126,6 +131,4 @@ async def run(config: AgentConfig) -> None:
 
 
 def main() -> None:
-    config = AgentConfig.from_environ()
-    logs.configure("agent_service", config.log_level)
-    eventloop.run(run(config))
+    startup.serve("agent_service", AgentConfig.from_environ, run)
