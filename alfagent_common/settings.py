@@ -38,3 +38,18 @@ def get_float(environ: Mapping[str, str], name: str, default: float, *, minimum:
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def get_log_level(environ: Mapping[str, str], default: str = "INFO") -> str:
+    """LOG_LEVEL, upper-cased; ConfigError for a level the services do not log at."""
+    return check_log_level(get_str(environ, "LOG_LEVEL", default))
+
+
+def check_log_level(level: str) -> str:
+    """`level` upper-cased, if it is one of LOG_LEVELS; ConfigError otherwise."""
+    if level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={level.upper()!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level.upper()

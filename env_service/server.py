@@ -8,7 +8,7 @@ import logging
 import time
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
-from alfagent_common import eventloop, logs
+from alfagent_common import startup
 from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.server import serve
 from env_service.config import EnvConfig
@@ -94,6 +94,4 @@ async def _close_idle_sessions(core: EnvCore) -> None:
 
 
 def main() -> None:
-    config = EnvConfig.from_environ()
-    logs.configure("env_service", config.log_level)
-    eventloop.run(run(config))
+    startup.serve("env_service", EnvConfig.from_environ, run)

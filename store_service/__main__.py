@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
-from alfagent_common import eventloop, logs
+from alfagent_common import logs, startup
 from alfagent_common.errors import AlfagentError
-from alfagent_common.settings import ConfigError
 from store_service import export
 from store_service.config import StoreConfig
 
@@ -51,13 +49,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        config = StoreConfig.from_env(os.environ)
-    except ConfigError as error:
-        print(f"store_service: {error}", file=sys.stderr)
-        return 2
-    logs.configure("store_service", config.log_level)
     if args.command == "export":
+        config = startup.read_config("store_service", StoreConfig.from_env)
+        logs.configure("store_service", config.log_level)
         store_dir = args.store_dir or config.store_dir
         options = export.ExportOptions(
             won_only=args.won_only, assistant=args.assistant, metadata=args.metadata
@@ -72,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from store_service.server import run  # grpc is only needed to serve
 
     try:
-        eventloop.run(run(config))
-    except ConfigError as error:  # EVENT_LOOP
-        print(f"store_service: {error}", file=sys.stderr)
-        return 2
+        startup.serve("store_service", StoreConfig.from_env, run)
     except AlfagentError as error:  # e.g. STORE_DIR locked by another store
         log.error("store could not start", extra={"error": str(error)})
         return 1

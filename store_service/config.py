@@ -6,12 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from alfagent_common.settings import ConfigError, get_int, get_str
+from alfagent_common.settings import ConfigError, get_int, get_log_level, get_str
 
 MIB = 1024 * 1024
 # gRPC messages are capped at 64 MiB (alfagent_common.server); a trajectory must fit in one.
 MAX_TRAJECTORY_BYTES_CAP = 60 * MIB
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
@@ -38,9 +37,7 @@ class StoreConfig:
                 f"STORE_MAX_TRAJECTORY_BYTES={max_trajectory_bytes} is over {MAX_TRAJECTORY_BYTES_CAP}, "
                 "the most a gRPC message can carry"
             )
-        log_level = get_str(environ, "LOG_LEVEL", cls.log_level).upper()
-        if log_level not in LOG_LEVELS:
-            raise ConfigError(f"LOG_LEVEL={log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        log_level = get_log_level(environ, cls.log_level)
         return cls(
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
