@@ -99,11 +99,19 @@ class Evaluator:
         for game in games:
             queue.put_nowait(game)
         outcomes: list[EpisodeOutcome] = []
+        failures: list[BaseException] = []
 
         async def work() -> None:
-            while not queue.empty():
+            # After one game fails to start (env or store unreachable for long), no new game is
+            # started, but the episodes in flight play to their end and are stored: the run can be
+            # resumed with the same run id, and nothing is cancelled half-played.
+            while not queue.empty() and not failures:
                 game = queue.get_nowait()
-                outcome = await self._play_or_resume(request, game)
+                try:
+                    outcome = await self._play_or_resume(request, game)
+                except errors.AlfagentError as error:
+                    failures.append(error)
+                    return
                 outcomes.append(outcome)
                 await listener(Progress(len(outcomes), len(games), outcome))
 
@@ -116,6 +124,9 @@ class Evaluator:
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+        if failures:
+            log.warning("evaluation stopped", extra={"error": str(failures[0]), "completed": len(outcomes)})
+            raise failures[0]
         rows, overall = by_task_type(outcomes)
         return EvaluationSummary(request.run_id, rows, overall, sum(o.resumed for o in outcomes))
 

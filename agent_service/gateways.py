@@ -14,6 +14,8 @@ from alfagent_common import errors
 
 # How long a finished episode waits for an unreachable store before its append is given up.
 STORE_RETRY_SECONDS = 90.0
+# How long a new episode waits for an unreachable env (e.g. restarting) before it fails.
+ENV_RESET_RETRY_SECONDS = 60.0
 
 
 def _state(response: env_pb2.ResetResponse | env_pb2.StepResponse) -> EnvState:
@@ -40,6 +42,20 @@ class RemoteEnv:
         self._client = client
 
     async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
+        # An env that is restarting (a crashed container coming back) is waited for rather than
+        # failing every episode that starts meanwhile. If a reply was lost rather than the env, the
+        # session it opened is closed by the env's idle expiry.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(errors.Unavailable),
+            stop=stop_after_delay(ENV_RESET_RETRY_SECONDS),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._reset(request, with_expert_plan=with_expert_plan)
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def _reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
         response = await self._client.reset(
             game_id=request.game_id,
             split=request.split,

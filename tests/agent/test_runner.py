@@ -19,7 +19,8 @@ from agent_service.episode import (
 )
 from agent_service.evaluation import EvaluationRequest, Evaluator, Progress, choose_games
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy, TurnView
-from agent_service.runner import EnvSession, EpisodeRunner, PolicyError, trajectory_id_for
+from agent_service.runner import EnvSession, EnvState, EpisodeRunner, PolicyError, trajectory_id_for
+from alfagent_common import errors
 from tests.agent.memory import PLAN, MemoryEnv, MemoryStore
 
 
@@ -236,3 +237,37 @@ def test_an_unexpected_policy_failure_still_stores_the_episode_and_closes_the_se
     outcome, env, store = run(Broken(), expert_request())
     assert outcome.end_reason is EndReason.ENV_ERROR and "KeyError" in outcome.error and outcome.steps == 1
     assert outcome.trajectory_id in store.stored and env.closed == ["s0"]
+
+
+def test_a_game_that_cannot_start_stops_the_evaluation_without_cancelling_episodes_in_flight() -> None:
+    """The env went away for longer than a reset waits: the games in flight play to their end
+    and are stored, no new game starts, the error reaches the caller, and a re-run resumes."""
+    games = [game("pick_and_place_simple", n) for n in range(6)]
+
+    class EnvLostAfterTwoResets(MemoryEnv):
+        lost = True
+
+        async def reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
+            if len(self.resets) >= 2 and self.lost:
+                raise errors.Unavailable("env_service: UNAVAILABLE: connection refused")
+            return await super().reset(request, with_expert_plan=with_expert_plan)
+
+        async def step(self, session_id: str, action: str) -> EnvState:
+            await asyncio.sleep(0.01)  # the episodes in flight outlive the failed reset
+            return await super().step(session_id, action)
+
+    env, store = EnvLostAfterTwoResets(), MemoryStore()
+    evaluator = Evaluator(EpisodeRunner(env, store, lambda _: ExpertPolicy()), ListedGames(games), store)
+    request = EvaluationRequest("lost", "generated_eval", (), 0, 3, expert_request(run_id=""))
+
+    async def ignore(progress: Progress) -> None:
+        return None
+
+    with pytest.raises(errors.Unavailable):
+        asyncio.run(evaluator.run(request, ignore))
+    assert len(store.stored) == 2, "both episodes in flight were played to the end and stored"
+    assert {r.end_reason for r in store.stored.values()} == {EndReason.WON}
+
+    env.lost = False
+    summary = asyncio.run(evaluator.run(request, ignore))
+    assert summary.overall.episodes == 6 and summary.resumed == 2 and len(store.stored) == 6
