@@ -121,7 +121,8 @@ FROM build-tools AS llm-server-build
 # Portable: tuned for no particular CPU, since the image runs wherever it is pulled.
 ENV ALFAGENT_CACHE=/opt/llm LLM_BUILD_PORTABLE=1
 COPY llm_service/ llm_service/
-RUN python -m llm_service.build
+# pip (which fetches the pinned sources) comes with a virtualenv.
+RUN python -m venv /opt/fetch && /opt/fetch/bin/python -m llm_service.build
 
 FROM requirements AS llm-model
 # Which of the offered models (llm_service/models.py) the image carries and serves.

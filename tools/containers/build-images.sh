@@ -11,7 +11,7 @@ if [ -z "$engine" ]; then
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(env store agent)
+[ ${#targets[@]} -gt 0 ] || targets=(env store agent llm)
 
 started=$(date +%s)
 for target in "${targets[@]}"; do
