@@ -11,7 +11,7 @@ STAMP_PROTO := alfagent/.generated
 WITH_LLM ?= 1
 LLM_PREREQ := $(if $(filter 0,$(WITH_LLM)),,llm)
 
-.PHONY: setup proto llm up down demo test test-containers images lint typecheck check bench clean
+.PHONY: setup proto llm up down demo test test-containers images lint typecheck check bench report clean
 
 setup: $(STAMP_DEPS) $(STAMP_PROTO)
 
@@ -71,6 +71,13 @@ check: lint typecheck test
 
 bench: setup
 	$(BIN)/python -m bench
+
+# The HTML report of the run stored last in var/store (RUN_ID=… for another), read through the
+# store at STORE_ADDR; expert plans from the env at ENV_ADDR when it runs (`make up`).
+REPORT ?= .run/report.html
+report: setup
+	$(BIN)/python -m agent_service report $(if $(RUN_ID),--run-id $(RUN_ID),--latest) \
+		--env "$${ENV_ADDR:-localhost:50052}" --out $(REPORT)
 
 clean:
 	rm -rf alfagent .run .pytest_cache .mypy_cache .ruff_cache

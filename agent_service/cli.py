@@ -10,6 +10,7 @@ localhost:50051):
 
 `eval` shows a progress bar while episodes finish and prints the per-task-type table at the end;
 re-running it with the same `--run-id` resumes, playing only the episodes not yet stored.
+`report` writes one HTML file of stored runs (`agent_service/report/`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TextIO
 import grpc
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
+from agent_service.report.cli import add_report_command, run_report
 from agent_service.runner import new_run_id
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", metavar="{serve,eval,episode}")
+    commands = parser.add_subparsers(dest="command", metavar="{serve,eval,episode,report}")
     commands.add_parser("serve", help="serve AgentService (the default)")
     evaluate = commands.add_parser("eval", help="run an evaluation on a running agent")
     evaluate.add_argument("--split", default="generated_eval")
@@ -87,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     episode.add_argument("--index", type=int, default=0)
     episode.add_argument("--run-id", default="")
     _policy_options(episode)
+    add_report_command(commands)
     return parser
 
 
@@ -236,4 +239,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "eval":
         return run_eval(args)
+    if args.command == "report":
+        return run_report(args)
     return run_episode(args)
