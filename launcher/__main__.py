@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
+
 from launcher.demo import run_demo
 from launcher.llm import DEFAULT_LLM_PORT, missing_parts
 from launcher.processes import REPO_ROOT, ServiceFailed, stop_process_group
@@ -95,9 +97,13 @@ def demo() -> int:
         return asyncio.run(
             run_demo(stack.agent.address, stack.store.address, store_dir, with_llm=port is not None)
         )
+    except grpc.RpcError as error:
+        print(f"the demo failed: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
     finally:
         print("stopping the services ...", flush=True)
         stack.stop()
+        print(f"demo took {time.monotonic() - started:.0f} s (after make llm)", flush=True)
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ sent and what the game answered, with the time and tokens each step took. Withou
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -18,9 +19,10 @@ from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 
 TASK_TYPE = "pick_and_place_simple"
-# ~3 s a step on 2 cores once the few-shot prompt is cached (the first takes 20-60 s): 15 steps
-# give the model room to finish this task type (the expert needs 5-8) in about a minute.
-LLM_MAX_STEPS = 15
+# ~3 s a step on 2 quiet cores once the few-shot prompt is cached (the first takes 20-60 s). The
+# expert needs 4-8 steps for this task type; the model, searching receptacle by receptacle, took 18
+# on the first game (the bowl is on the 8th shelf it looks at). DEMO_MAX_STEPS changes it.
+LLM_MAX_STEPS = 20
 # Hitting these means something is stuck, not slow.
 LLM_EPISODE_TIMEOUT_SECONDS = 900
 EXPERT_EPISODE_TIMEOUT_SECONDS = 300
@@ -57,16 +59,20 @@ async def stream_episode(
         else:
             result = event.result
     reason = trajectory_pb2.EndReason.Name(result.end_reason)
-    print(f"\nwon: {result.won}   end_reason: {reason}   steps: {result.steps}   "
-          f"duration: {result.duration_ms / 1000:.1f} s")  # fmt: skip
+    print(
+        f"\nwon: {result.won}   end_reason: {reason}   steps: {result.steps}   "
+        f"duration: {result.duration_ms / 1000:.1f} s"
+    )
     if result.error:
         print(f"error: {result.error}")
     return result
 
 
 async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_llm: bool) -> int:
-    # A run id per demo, so that every demo stores its own trajectories.
+    # A run id per demo and policy: trajectory ids derive from (run id, game, attempt), so the two
+    # episodes of the same game need two runs to be stored as two trajectories.
     run_id = time.strftime("demo-%Y%m%dT%H%M%S")
+    max_steps = int(os.environ.get("DEMO_MAX_STEPS") or LLM_MAX_STEPS)
     async with (
         grpc.aio.insecure_channel(agent_addr) as agent_channel,
         grpc.aio.insecure_channel(store_addr) as store_channel,
@@ -76,10 +82,13 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_ll
         game_selection: dict[str, str] = {"task_type": TASK_TYPE}
         llm_result = None
         if with_llm:
-            print(f"== the local model plays ({TASK_TYPE}, at most {LLM_MAX_STEPS} steps; the first "
-                  "step processes the whole few-shot prompt and takes longest) ==\n", flush=True)  # fmt: skip
+            print(
+                f"== the local model plays ({TASK_TYPE}, at most {max_steps} steps; the first "
+                "step processes the whole few-shot prompt and takes longest) ==\n",
+                flush=True,
+            )
             request = agent_pb2.RunEpisodeRequest(
-                task_type=TASK_TYPE, policy=trajectory_pb2.LLM, max_steps=LLM_MAX_STEPS, run_id=run_id
+                task_type=TASK_TYPE, policy=trajectory_pb2.LLM, max_steps=max_steps, run_id=f"{run_id}-model"
             )
             llm_result = await stream_episode(agent, request, LLM_EPISODE_TIMEOUT_SECONDS)
             stored = await store.GetTrajectory(
@@ -90,7 +99,7 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_ll
             print("\n== the expert plays the same game ==\n", flush=True)
         expert_request = agent_pb2.RunEpisodeRequest(
             policy=trajectory_pb2.EXPERT,
-            run_id=run_id,
+            run_id=f"{run_id}-expert",
             **game_selection,  # type: ignore[arg-type]
         )
         expert_result = await stream_episode(agent, expert_request, EXPERT_EPISODE_TIMEOUT_SECONDS)
@@ -98,8 +107,8 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_ll
     for label, result in (("model", llm_result), ("expert", expert_result)):
         if result is not None:
             print(f"{label:>7}: won={result.won} in {result.steps} steps ({result.trajectory_id})")
-    print(f"trajectories stored in {store_dir}/ (one JSON line each); this demo's run: {run_id}")
-    print(f"  jq -c 'select(.run_id == \"{run_id}\") | {{policy, model, model_sha256, won, end_reason}}' "
-          f"{store_dir}/*.jsonl")  # fmt: skip
+    print(f"trajectories stored in {store_dir}/ (one JSON line each); this demo's runs: {run_id}-*")
+    fields = "{policy, model, model_sha256, won, end_reason}"
+    print(f"  jq -c 'select(.run_id | startswith(\"{run_id}\")) | {fields}' {store_dir}/*.jsonl")
     llm_failed = llm_result is not None and llm_result.end_reason == trajectory_pb2.LLM_ERROR
     return 0 if expert_result.won and not llm_failed else 1

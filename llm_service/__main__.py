@@ -120,14 +120,22 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     except ConfigError as error:
         return refuse(str(error))
     if not os.access(config.binary, os.X_OK):
-        return refuse(f"llama-server not found at {config.binary}; run `python -m llm_service.build` "
-                      "or set LLAMA_SERVER")  # fmt: skip
+        return refuse(
+            f"llama-server not found at {config.binary}; run `python -m llm_service.build` "
+            "or set LLAMA_SERVER"
+        )
     started = time.monotonic()
     problem = verify.check_model_file(config.model_file, config.model, trust_stamp=config.verify == "stamp")
     if problem is not None:
         return refuse(problem.message)
-    log_line("model verified", model=config.model.name, sha256=config.model.sha256,
-             file=str(config.model_file), verify=config.verify, took=elapsed(started))  # fmt: skip
+    log_line(
+        "model verified",
+        model=config.model.name,
+        sha256=config.model.sha256,
+        file=str(config.model_file),
+        verify=config.verify,
+        took=elapsed(started),
+    )
     command = server_command(config)
     log_line("starting llama-server", command=command)
     os.execv(command[0], command)

