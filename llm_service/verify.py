@@ -96,7 +96,8 @@ def check_model_file(
         return None
     actual = sha256_file(model_file, on_progress)
     if actual != model.sha256:
-        stamp_path(model_file).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            stamp_path(model_file).unlink(missing_ok=True)
         return Problem(
             f"model file {model_file} is corrupt: sha256 {actual}, {expected}; delete it and {fetch_hint}"
         )
