@@ -135,7 +135,7 @@ def run_eval(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         limit=args.limit,
         concurrency=args.concurrency,
         run_id=run_id,
-        **_settings(args),  # type: ignore[arg-type]
+        **_settings(args),  # type: ignore[arg-type]  # fields of mixed types by name
     )
     print(
         f"run_id {run_id}: {args.split}, {args.policy}, concurrency {args.concurrency}", file=out, flush=True
@@ -192,7 +192,7 @@ def run_episode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         task_type=args.task_type,
         index=args.index,
         run_id=args.run_id,
-        **_settings(args),  # type: ignore[arg-type]
+        **_settings(args),  # type: ignore[arg-type]  # fields of mixed types by name
     )
     with grpc.insecure_channel(args.agent_addr) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)

@@ -66,7 +66,7 @@ def sum_stats(answers: list[env_pb2.EnvStats]) -> env_pb2.EnvStats:
     return total
 
 
-class EnvForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+class EnvForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in grpc-stubs, not at runtime
     def __init__(self, replicas: EnvReplicas) -> None:
         self._replicas = replicas
         behaviours: dict[str, Callable[..., Any]] = {

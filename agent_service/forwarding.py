@@ -25,7 +25,7 @@ def _metadata(context: Context) -> tuple[tuple[str, Any], ...]:
     return tuple((k, v) for k, v in context.invocation_metadata() or () if k not in _NOT_FORWARDED)
 
 
-class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in grpc-stubs, not at runtime
     def __init__(self, service: ServiceDescriptor, channel: grpc.aio.Channel) -> None:
         self._channel = channel
         # Built once per method; anything unexpected in a forwarder becomes INTERNAL, as elsewhere.

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import itertools
 import json
 import multiprocessing
@@ -184,8 +185,8 @@ async def bench_log(
         fsyncs_before, appended_before = big.fsyncs, big.appended
         count = per_round * (1 if writers == 1 else 4)
         empty_seconds, full_seconds = await interleaved(
-            lambda w=writers, c=count: on_an_empty_store(c, w),  # type: ignore[misc]
-            lambda w=writers, c=count: timed_appends(big, lines, c, w),  # type: ignore[misc]
+            functools.partial(on_an_empty_store, count, writers),
+            functools.partial(timed_appends, big, lines, count, writers),
             rounds,
         )
         results[f"empty_{writers}w_per_s"] = rate(count, empty_seconds)
@@ -283,7 +284,7 @@ def noop_store(ports: Any) -> None:
     async def serve() -> None:
         server = grpc.aio.server()
         # The other RPCs are never called here; the stubs mark them abstract.
-        noop = with_domain_errors(Noop(), SERVICE)  # type: ignore[abstract]
+        noop = with_domain_errors(Noop(), SERVICE)  # type: ignore[abstract]  # Noop answers one RPC only
         store_pb2_grpc.add_StoreServiceServicer_to_server(noop, server)
         ports.put(server.add_insecure_port("127.0.0.1:0"))
         await server.start()

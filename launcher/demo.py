@@ -100,7 +100,7 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_ll
         expert_request = agent_pb2.RunEpisodeRequest(
             policy=trajectory_pb2.EXPERT,
             run_id=f"{run_id}-expert",
-            **game_selection,  # type: ignore[arg-type]
+            **game_selection,  # type: ignore[arg-type]  # str fields by name; mypy cannot match the keys
         )
         expert_result = await stream_episode(agent, expert_request, EXPERT_EPISODE_TIMEOUT_SECONDS)
     print()

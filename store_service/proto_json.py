@@ -43,7 +43,7 @@ _JSON_STRING_TYPES = {"google.protobuf.Timestamp", "google.protobuf.Duration", "
 @functools.cache
 def _message_converter(descriptor: Descriptor) -> Callable[[Message], Any]:
     if descriptor.full_name in _JSON_STRING_TYPES:
-        return lambda message: message.ToJsonString()  # type: ignore[attr-defined]
+        return lambda message: message.ToJsonString()  # type: ignore[attr-defined]  # well-known types only
     if descriptor.full_name.startswith("google.protobuf.") or descriptor.GetOptions().map_entry:
         return _fallback
     # Keyed by the descriptor objects ListFields returns; an extension is not in it. Filled on

@@ -72,7 +72,7 @@ def _filler(descriptor: Descriptor) -> Fill:
 def _from_json_string(value: Any, message: Message) -> None:
     if type(value) is not str:
         raise _GiveUp("not a string")
-    message.FromJsonString(value)  # type: ignore[attr-defined]
+    message.FromJsonString(value)  # type: ignore[attr-defined]  # a method of the well-known types only
 
 
 def _field_filler(field: FieldDescriptor) -> Fill:

@@ -50,9 +50,10 @@ class Env(env_pb2_grpc.EnvServiceServicer):
 def serve(body: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
     async def run() -> T:
         server = grpc.aio.server()
-        # Each implements only the method under test; the others are never called.
-        store = with_domain_errors(Store(), store_pb2.DESCRIPTOR.services_by_name["StoreService"])  # type: ignore[abstract]
-        env = with_domain_errors(Env(), env_pb2.DESCRIPTOR.services_by_name["EnvService"])  # type: ignore[abstract]
+        # Each implements only the method under test; the others are never called, but the generated
+        # stubs declare them all abstract: hence the ignores.
+        store = with_domain_errors(Store(), store_pb2.DESCRIPTOR.services_by_name["StoreService"])  # type: ignore[abstract]  # see above
+        env = with_domain_errors(Env(), env_pb2.DESCRIPTOR.services_by_name["EnvService"])  # type: ignore[abstract]  # see above
         store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
         env_pb2_grpc.add_EnvServiceServicer_to_server(env, server)
         port = server.add_insecure_port("127.0.0.1:0")

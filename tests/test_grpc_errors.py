@@ -43,9 +43,10 @@ class Agent(agent_pb2_grpc.AgentServiceServicer):
 
 async def calls(body: Any) -> Any:
     server = grpc.aio.server()
-    # Each implements only the method under test; the others are never called.
-    store = with_domain_errors(Store(), STORE)  # type: ignore[abstract]
-    agent = with_domain_errors(Agent(), AGENT)  # type: ignore[abstract]
+    # Each implements only the method under test; the others are never called, but the generated
+    # stubs declare them all abstract: hence the ignores.
+    store = with_domain_errors(Store(), STORE)  # type: ignore[abstract]  # see the comment above
+    agent = with_domain_errors(Agent(), AGENT)  # type: ignore[abstract]  # see the comment above
     store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
     agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -51,7 +51,7 @@ def llm_request(server: FakeOpenAI, **overrides: object) -> EpisodeRequest:
         "grounding": "exact",
         **overrides,
     }
-    return EpisodeRequest(**fields)  # type: ignore[arg-type]
+    return EpisodeRequest(**fields)  # type: ignore[arg-type]  # mixed values by key; mypy sees dict[str, object]
 
 
 def policies(
@@ -84,7 +84,7 @@ def play(
     env, store = MemoryEnv(), MemoryStore()
 
     async def main() -> EpisodeOutcome:
-        make = policies(env, server, **policy_options)  # type: ignore[arg-type]
+        make = policies(env, server, **policy_options)  # type: ignore[arg-type]  # options of mixed types by name
         try:
             return await EpisodeRunner(env, store, make).run(request)
         finally:
@@ -446,7 +446,7 @@ def play_together(server: FakeOpenAI, episodes: int, **policy_options: object) -
     retry = RetrySettings(max_attempts=2, max_wait_seconds=1, initial_backoff_seconds=0.01)
 
     async def main() -> None:
-        make = policies(env, server, retry=retry, **policy_options)  # type: ignore[arg-type]
+        make = policies(env, server, retry=retry, **policy_options)  # type: ignore[arg-type]  # mixed types by name
         runner = EpisodeRunner(env, store, make)
         try:
             await asyncio.gather(

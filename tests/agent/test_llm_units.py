@@ -317,7 +317,7 @@ def llm_policies(allowed_base_urls: tuple[str, ...] = (), **overrides: str) -> L
         **overrides,
     }
     return LLMPolicies(
-        library=FewShotLibrary(NoEnv()),  # type: ignore[arg-type]
+        library=FewShotLibrary(NoEnv()),  # type: ignore[arg-type]  # NoEnv: an env never called
         retry=RetrySettings(),
         default_model=options["default_model"],
         default_base_url=options["default_base_url"],
@@ -349,7 +349,7 @@ def test_unusable_settings_are_invalid_requests(
     overrides: dict[str, str], request_fields: dict[str, str], message: str
 ) -> None:
     with pytest.raises(errors.InvalidRequest, match=message):
-        llm_policies(**overrides)(EpisodeRequest(PolicyKind.LLM, **request_fields))  # type: ignore[arg-type]
+        llm_policies(**overrides)(EpisodeRequest(PolicyKind.LLM, **request_fields))  # type: ignore[arg-type]  # str fields by name
 
 
 @pytest.mark.parametrize(
@@ -401,14 +401,14 @@ def test_the_key_only_goes_to_the_configured_endpoint() -> None:
 
 def test_make_policy_factory_builds_the_llm_policy() -> None:
     config = AgentConfig(model="m", openai_base_url="http://llm.internal/v1", openai_api_key="sk-k")
-    make = make_policy_factory(config, NoEnv())  # type: ignore[arg-type]
+    make = make_policy_factory(config, NoEnv())  # type: ignore[arg-type]  # NoEnv: an env never called
     assert isinstance(make(EpisodeRequest(PolicyKind.LLM)), LLMPolicy)
     with pytest.raises(errors.InvalidRequest, match="model"):
-        make_policy_factory(AgentConfig(openai_base_url="http://x/v1"), NoEnv())(  # type: ignore[arg-type]
+        make_policy_factory(AgentConfig(openai_base_url="http://x/v1"), NoEnv())(  # type: ignore[arg-type]  # NoEnv: never called
             EpisodeRequest(PolicyKind.LLM)
         )
     with pytest.raises(errors.InvalidRequest, match="endpoint"):
-        make_policy_factory(AgentConfig(), NoEnv())(EpisodeRequest(PolicyKind.LLM, model="m"))  # type: ignore[arg-type]
+        make_policy_factory(AgentConfig(), NoEnv())(EpisodeRequest(PolicyKind.LLM, model="m"))  # type: ignore[arg-type]  # NoEnv: never called
 
 
 def test_llm_settings_are_read_from_the_environment() -> None:

@@ -67,12 +67,13 @@ class CapturingStore(store_pb2_grpc.StoreServiceServicer):
 
 
 def stored_versions(env_versions: trajectory_pb2.Versions | None) -> trajectory_pb2.Versions:
-    store = CapturingStore()  # type: ignore[abstract]
+    store = CapturingStore()  # type: ignore[abstract]  # answers AppendTrajectory only
 
     async def run() -> None:
         server = grpc.aio.server()
-        # Each implements only the methods an episode calls; the others are never called.
-        env_pb2_grpc.add_EnvServiceServicer_to_server(OneStepEnv(env_versions), server)  # type: ignore[abstract]
+        # Each implements only the methods an episode calls; the others are never called, but the
+        # generated stubs declare them all abstract: hence the ignore.
+        env_pb2_grpc.add_EnvServiceServicer_to_server(OneStepEnv(env_versions), server)  # type: ignore[abstract]  # see above
         store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()

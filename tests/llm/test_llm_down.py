@@ -45,7 +45,7 @@ def run_episode(stack: Stack, **fields: object) -> agent_pb2.EpisodeResult:
         task_type="pick_and_place_simple",
         policy=trajectory_pb2.LLM,
         max_steps=3,
-        **fields,  # type: ignore[arg-type]
+        **fields,  # type: ignore[arg-type]  # fields of mixed types by name
     )
     with grpc.insecure_channel(stack.agent.address) as channel:
         result: agent_pb2.EpisodeResult = agent_pb2_grpc.AgentServiceStub(channel).RunEpisode(

@@ -54,7 +54,7 @@ def test_the_hash_comes_from_the_served_file_name() -> None:
 
 
 def llm_request(**fields: str) -> EpisodeRequest:
-    return EpisodeRequest(policy=PolicyKind.LLM, base_url="http://llm:8080/v1", **fields)  # type: ignore[arg-type]
+    return EpisodeRequest(policy=PolicyKind.LLM, base_url="http://llm:8080/v1", **fields)  # type: ignore[arg-type]  # str fields by name
 
 
 def resolve(request: EpisodeRequest, answer: ServedModel | Exception | None) -> EpisodeRequest:

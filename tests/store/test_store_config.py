@@ -44,4 +44,4 @@ def test_bad_values_are_reported_by_name(name: str, value: str, message: str) ->
 def test_config_is_frozen() -> None:
     config = StoreConfig.from_env({})
     with pytest.raises(AttributeError):
-        config.port = 1  # type: ignore[misc]
+        config.port = 1  # type: ignore[misc]  # assigning to a frozen field is what is tested

@@ -11,7 +11,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,8 +33,8 @@ from tests.store.store_harness import appendable, sample_trajectory
 T = TypeVar("T")
 
 
-def run(body: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(body())  # type: ignore[arg-type]
+def run(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(body())
 
 
 def line_for(trajectory_id: str, **fields: Any) -> bytes:
