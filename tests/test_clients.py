@@ -21,6 +21,7 @@ from alfagent_clients.errors import RemoteError
 from alfagent_clients.store import StoreClient
 from alfagent_common import errors
 from alfagent_common.grpc_errors import STATUS_BY_ERROR, with_domain_errors
+from tests.grpc_harness import serve_and_call
 
 T = TypeVar("T")
 ERRORS_BY_NAME = {error.__name__: error for error in STATUS_BY_ERROR}
@@ -48,23 +49,15 @@ class Env(env_pb2_grpc.EnvServiceServicer):
 
 
 def serve(body: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
-    async def run() -> T:
-        server = grpc.aio.server()
+    def register(server: grpc.aio.Server) -> None:
         # Each implements only the method under test; the others are never called, but the generated
         # stubs declare them all abstract: hence the ignores.
         store = with_domain_errors(Store(), store_pb2.DESCRIPTOR.services_by_name["StoreService"])  # type: ignore[abstract]  # see above
         env = with_domain_errors(Env(), env_pb2.DESCRIPTOR.services_by_name["EnvService"])  # type: ignore[abstract]  # see above
         store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
         env_pb2_grpc.add_EnvServiceServicer_to_server(env, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                return await body(channel)
-        finally:
-            await server.stop(None)
 
-    return asyncio.run(run())
+    return asyncio.run(serve_and_call(register, body))
 
 
 def store_get(trajectory_id: str, timeout_seconds: float | None = 30.0) -> BaseException | str:

@@ -15,6 +15,7 @@ from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors
 from alfagent_common.grpc_errors import with_domain_errors
+from tests.grpc_harness import serve_and_call
 
 STORE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
 AGENT = agent_pb2.DESCRIPTOR.services_by_name["AgentService"]
@@ -42,20 +43,15 @@ class Agent(agent_pb2_grpc.AgentServiceServicer):
 
 
 async def calls(body: Any) -> Any:
-    server = grpc.aio.server()
-    # Each implements only the method under test; the others are never called, but the generated
-    # stubs declare them all abstract: hence the ignores.
-    store = with_domain_errors(Store(), STORE)  # type: ignore[abstract]  # see the comment above
-    agent = with_domain_errors(Agent(), AGENT)  # type: ignore[abstract]  # see the comment above
-    store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            return await body(channel)
-    finally:
-        await server.stop(None)
+    def register(server: grpc.aio.Server) -> None:
+        # Each implements only the method under test; the others are never called, but the
+        # generated stubs declare them all abstract: hence the ignores.
+        store = with_domain_errors(Store(), STORE)  # type: ignore[abstract]  # see the comment above
+        agent = with_domain_errors(Agent(), AGENT)  # type: ignore[abstract]  # see the comment above
+        store_pb2_grpc.add_StoreServiceServicer_to_server(store, server)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(agent, server)
+
+    return await serve_and_call(register, body)
 
 
 def get(trajectory_id: str) -> tuple[grpc.StatusCode, str]:
