@@ -209,16 +209,19 @@ def run_episode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                     for thought in filter(None, step.thought.split("\n")):
                         print(f"      think: {thought}", file=out)
                     grounding = f"  [{step.grounding}]" if step.grounding not in ("", "policy") else ""
-                    print(
-                        f"  {step.index:>2}. > {step.action}{grounding}\n{_indent(step.observation)}",
-                        file=out,
-                    )
+                    timing = f"  ({step.llm_latency_ms / 1000:.1f} s)" if step.llm_latency_ms else ""
+                    print(f"  {step.index:>2}. > {step.action}{grounding}{timing}", file=out)
+                    if step.raw_output and step.raw_output.strip() != step.action:
+                        # What the model wrote when it is not simply the command sent.
+                        print(f"      model wrote: {step.raw_output!r}", file=out)
+                    print(_indent(step.observation), file=out)
                 else:
                     result = event.result
                     reason = trajectory_pb2.EndReason.Name(result.end_reason)
                     print(
                         f"\nwon: {result.won}  end_reason: {reason}  steps: {result.steps}  tokens: "
-                        f"{result.usage.prompt_tokens}/{result.usage.completion_tokens}  "
+                        f"{result.usage.prompt_tokens}/{result.usage.completion_tokens} "
+                        f"({result.usage.cached_prompt_tokens} prompt tokens cached)  "
                         f"trajectory: {result.trajectory_id}",
                         file=out,
                     )
