@@ -65,7 +65,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy llm_service alfagent_common alfagent_clients env_service store_service agent_service gamegen launcher bench tests
+	$(BIN)/mypy llm_service alfagent_common alfagent_clients env_service store_service agent_service gamegen launcher bench tests clients/python/alfagent_client clients/python/examples
 
 check: lint typecheck test
 
