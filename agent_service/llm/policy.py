@@ -54,6 +54,8 @@ DEFAULT_STOP = ("\n",)
 MAX_STOP_STRINGS = 4
 # Completion tokens kept free in a slot's context when the request sets no max_tokens.
 _DEFAULT_COMPLETION_RESERVE = 256
+# Completion tokens of the one re-ask without `stop` (see module docstring).
+_REASK_MAX_TOKENS = 64
 # Slack for the counting error of texts glued together (a note, the command list).
 _CONTEXT_MARGIN = 32
 
@@ -193,13 +195,18 @@ class LLMPolicy:
 
     async def _call(self, messages: list[Message], stop: tuple[str, ...]) -> Retried[Completion]:
         settings = self._settings
+        max_tokens = settings.max_tokens
+        if settings.stop and not stop:
+            # The re-ask after an empty first line: a fence, a command and a fence need few
+            # tokens, and this reply is not cut at the line's end.
+            max_tokens = min(max_tokens, _REASK_MAX_TOKENS) if max_tokens > 0 else _REASK_MAX_TOKENS
 
         def call() -> Awaitable[Completion]:
             return self._client.complete(
                 settings.model,
                 messages,
                 temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
+                max_tokens=max_tokens,
                 seed=settings.seed,
                 stop=stop,
             )

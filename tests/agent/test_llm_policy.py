@@ -394,9 +394,11 @@ def test_a_reply_with_nothing_before_the_first_line_break_is_asked_again_without
     server: FakeOpenAI,
 ) -> None:
     server.script("```\ngo to desk 1\n```", "```\ngo to desk 1\n```")
-    _, record, env = play(server, llm_request(server, max_steps=1))
+    _, record, env = play(server, llm_request(server, max_steps=1, max_tokens=100))
     first, second = server.requests
     assert first.body["stop"] == ["\n"] and "stop" not in second.body
+    # Not cut at the line's end, so kept short: a fence, a command, a fence.
+    assert first.body["max_tokens"] == 100 and second.body["max_tokens"] == 64
     decision = record.steps[0].decision
     assert decision.action == "go to desk 1" and decision.grounding == "exact"
     assert decision.raw_output == "```\ngo to desk 1\n```" and env.steps == ["go to desk 1"]
