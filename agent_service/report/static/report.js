@@ -42,6 +42,8 @@ function layout(title, extra) {
     {
       title: { text: title, font: { size: 15 } },
       margin: { t: 48, r: 16, b: 64, l: 60 },
+      // Shown for one run too: the legend says which run a colour is.
+      showlegend: true,
       legend: { orientation: "h", y: -0.22 },
       height: 340,
     },

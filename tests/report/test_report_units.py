@@ -1,0 +1,118 @@
+"""The report's parts on their own: no services, no browser."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from agent_service.report import page
+from agent_service.report.settings import endpoint_host
+from agent_service.report.store import last_whole_line, latest_run_id
+from agent_service.report.summary import flipped_games, goal_progress_curve, success_by_task_type
+from alfagent.trajectory.v1 import trajectory_pb2
+
+
+def trajectory(
+    game_id: str, won: bool, progress: list[float], task_type: str = "pick"
+) -> trajectory_pb2.Trajectory:
+    made = trajectory_pb2.Trajectory(game=trajectory_pb2.Game(game_id=game_id, task_type=task_type), won=won)
+    for index, value in enumerate(progress, start=1):
+        made.steps.add(index=index, goal_progress=value)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("base_url", "shown"),
+    [
+        ("http://user:hunter2@llm.example:8080/v1?api_key=sk-secret", "http://llm.example:8080"),
+        ("https://api.openai.com/v1", "https://api.openai.com"),
+        ("http://[::1]:8000/v1/key/sk-abc", "http://[::1]:8000"),
+        ("", ""),
+        ("http://:99999/", "(unreadable endpoint)"),
+    ],
+)
+def test_the_endpoint_is_shown_without_anything_that_may_hold_a_key(base_url: str, shown: str) -> None:
+    assert endpoint_host(base_url) == shown
+
+
+def test_json_in_a_script_element_cannot_close_it_or_open_a_tag() -> None:
+    value = {"text": "</script><script>alert(1)</script><!-- & \u2028"}
+    embedded = page.script_safe_json(value)
+    assert re.search(r"[<>&\u2028]", embedded) is None
+    assert json.loads(embedded) == value
+
+
+def test_success_rows_carry_the_wilson_interval() -> None:
+    rows = success_by_task_type([trajectory("a", True, [1.0]), trajectory("b", False, [0.0])])
+    overall = rows[-1]
+    assert overall["task_type"] == "all" and (overall["wins"], overall["episodes"]) == (1, 2)
+    assert overall["low"] == pytest.approx(0.0945, abs=1e-4)
+    assert overall["high"] == pytest.approx(0.9055, abs=1e-4)
+
+
+def test_an_ended_episode_keeps_its_last_goal_progress_in_the_mean() -> None:
+    curve = goal_progress_curve(
+        [trajectory("a", True, [0.5, 1.0]), trajectory("b", False, [0.0, 0.0, 0.5, 0.5])]
+    )
+    assert curve == [0.25, 0.5, 0.75, 0.75]
+
+
+def test_flipped_games_are_those_won_in_one_run_only() -> None:
+    first = [trajectory("g1", True, []), trajectory("g2", False, []), trajectory("g3", True, [])]
+    # g3 played twice in the second run: a win in any attempt counts.
+    second = [
+        trajectory("g1", False, []),
+        trajectory("g2", True, []),
+        trajectory("g3", False, []),
+        trajectory("g3", True, []),
+    ]
+    index = {"g1": 0, "g2": 1, "g3": 2}
+    assert flipped_games([first, second], index) == [
+        {"a": 0, "b": 1, "common": 3, "won_in_a_only": [0], "won_in_b_only": [1]}
+    ]
+    assert flipped_games([first, [trajectory("other", True, [])]], {**index, "other": 3}) == []
+
+
+def test_the_latest_run_skips_a_line_still_being_written(tmp_path: Path) -> None:
+    (tmp_path / "trajectories-000001.jsonl").write_text('{"run_id":"old"}\n')
+    (tmp_path / "trajectories-000002.jsonl").write_text('{"run_id":"a"}\n{"run_id":"b"}\n{"run_id":"torn')
+    assert latest_run_id(tmp_path) == "b"
+
+
+def test_the_last_whole_line_is_found_across_blocks(tmp_path: Path) -> None:
+    segment = tmp_path / "s.jsonl"
+    segment.write_bytes(b"x" * 50 + b"\n" + b"y" * 50 + b"\n\n")
+    assert last_whole_line(segment, block=7) == b"y" * 50
+    segment.write_bytes(b"only a torn line")
+    assert last_whole_line(segment, block=4) is None
+
+
+def test_the_latest_run_of_an_empty_store_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(LookupError):
+        latest_run_id(tmp_path)
+
+
+def test_the_embedded_plotly_is_the_pinned_file() -> None:
+    source = page.plotly_js()
+    assert hashlib.sha256(source.encode()).hexdigest() == page.PLOTLY_SHA256
+    assert "plotly.js (cartesian - minified) v4.1.1" in source[:200]
+
+
+def test_the_page_allows_exactly_its_own_two_scripts_and_no_network() -> None:
+    html = page.render("t <b>", {"runs": []}, [{"steps": []}])
+    (escaped,) = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    csp = {part.split()[0]: part.split()[1:] for part in unescape(escaped).split(";")}
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)
+    assert len(scripts) == 2
+    hashes = {
+        "'sha256-" + base64.b64encode(hashlib.sha256(s.encode()).digest()).decode() + "'" for s in scripts
+    }
+    assert set(csp["script-src"]) == hashes
+    assert csp["default-src"] == ["'none'"]
+    assert "<title>t &lt;b&gt;</title>" in html
