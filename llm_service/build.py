@@ -93,8 +93,11 @@ def download_sdist(into: Path) -> Path:
             "pip",
             "download",
             "--no-deps",
+            # The sdist of this one package. Not `:all:`: pip prepares the sdist's metadata in an
+            # isolated environment, and `:all:` would build that environment's tools (and theirs)
+            # from source too, which takes many minutes on a machine without a warm pip cache.
             "--no-binary",
-            ":all:",
+            "llama-cpp-python",
             "--require-hashes",
             "--disable-pip-version-check",
             "-q",
