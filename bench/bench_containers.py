@@ -1,0 +1,110 @@
+"""What the container images cost: a first build, a rebuild after a code change, the stack to healthy.
+
+    python -m bench.bench_containers            # warm: builds on the engine's existing layer cache
+    python -m bench.bench_containers --cold     # removes the project's images and the build cache first
+
+Runs with the engine tests/containers/engine.py finds (Docker where a daemon answers, else podman
+configured by tools/containers/podman-setup.sh). The base image (`python:3.11…-slim`) is kept: a
+cold build here means every layer of ours rebuilt, not the base pulled. The rebuild builds from a
+copy of the tree in which one line of agent_service/__init__.py changed, as a code edit would.
+Prints the seconds of each step and each image's size; the figures go in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.containers.engine import IMAGES, ROOT, ComposeStack, Engine, EngineMissing, find_engine
+
+KEEPER = "alfagent-bench-keep-base"
+
+
+def base_image() -> str:
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        if line.startswith("ARG PYTHON_IMAGE="):
+            return line.split("=", 1)[1]
+    raise RuntimeError("the Dockerfile names no PYTHON_IMAGE")
+
+
+def clear_cache(engine: Engine) -> None:
+    """Every image and build layer of the engine's, except the base image."""
+    engine.run("rm", "-f", KEEPER, check=False)
+    # A (stopped) container of the base image keeps the prune from removing it.
+    engine.run("create", "--name", KEEPER, base_image(), "true")
+    for image in IMAGES.values():
+        engine.run("rmi", "-f", image, check=False)
+    engine.run("image", "prune", "-a", "-f", timeout=600)
+    if engine.name == "docker":
+        engine.run("builder", "prune", "-a", "-f", timeout=600)
+    engine.run("rm", "-f", KEEPER, check=False)
+
+
+def build_all(engine: Engine, context: Path) -> dict[str, float]:
+    seconds = {}
+    for target, image in IMAGES.items():
+        started = time.monotonic()
+        engine.run("build", "--target", target, "-t", image, str(context), timeout=3600)
+        seconds[target] = time.monotonic() - started
+    return seconds
+
+
+def edited_copy(into: Path) -> Path:
+    """The tree as `git ls-files` has it, with one line of agent code changed."""
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for name in files.stdout.splitlines():
+        source = ROOT / name
+        if source.is_file():
+            (into / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, into / name)
+    init = into / "agent_service" / "__init__.py"
+    init.write_text(init.read_text() + f"# edited by bench_containers at {time.time()}\n")
+    return into
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cold", action="store_true", help="remove the images and the build cache first")
+    args = parser.parse_args()
+    try:
+        engine = find_engine()
+    except EngineMissing as missing:
+        print(f"skipped: {missing}")
+        return
+    print(f"engine: {engine.name}")
+    if args.cold:
+        clear_cache(engine)
+        print("cache cleared (base image kept)")
+
+    first = build_all(engine, ROOT)
+    for target, seconds in first.items():
+        print(f"{'cold' if args.cold else 'warm'} build {target}: {seconds:.0f} s")
+    print(f"{'cold' if args.cold else 'warm'} build, all images: {sum(first.values()):.0f} s")
+
+    stack = ComposeStack(engine)
+    stack.down(volumes=True)
+    started = time.monotonic()
+    stack.up()
+    stack.wait_healthy()
+    print(f"compose up to all services SERVING: {time.monotonic() - started:.0f} s")
+    stack.down(volumes=True)
+
+    with tempfile.TemporaryDirectory(prefix="alfagent-bench-") as work:
+        rebuilt = build_all(engine, edited_copy(Path(work)))
+    for target, seconds in rebuilt.items():
+        print(f"rebuild after a code change, {target}: {seconds:.0f} s")
+    print(f"rebuild after a code change, all images: {sum(rebuilt.values()):.0f} s")
+    # Leave the images built from the real tree, not from the edited copy.
+    build_all(engine, ROOT)
+
+    for image in IMAGES.values():
+        size = int(engine.run("image", "inspect", image, "--format", "{{.Size}}").stdout.strip())
+        print(f"image {image}: {size / 1e6:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
