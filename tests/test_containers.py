@@ -84,8 +84,10 @@ def test_compose_service_matches_the_code(name: str) -> None:
     assert service["build"] == {"context": ".", "target": name}
     assert service["image"] == f"alfagent-{name}"
     assert service["environment"]["PORT"] == str(port)
-    # Published on the binding port unless <NAME>_PUBLISH says where (the container tests' stack).
-    assert service["ports"] == [f"${{{name.upper()}_PUBLISH:-{port}}}:{port}"]
+    # Published on the binding port unless <NAME>_PUBLISH says where (the container tests' stack);
+    # env replicas (`--scale env=N`) each on a loopback port the engine picks, so they never clash.
+    published = "127.0.0.1:" if name == "env" else port
+    assert service["ports"] == [f"${{{name.upper()}_PUBLISH:-{published}}}:{port}"]
     # Non-root on a read-only root filesystem; each writes only its volume and a small /tmp.
     assert service["read_only"] is True and service["tmpfs"] == ["/tmp"]
     assert service["restart"] == "unless-stopped"
@@ -101,7 +103,8 @@ def test_compose_service_matches_the_code(name: str) -> None:
 def test_compose_wires_the_agent_to_env_and_store_and_keeps_the_store_on_a_volume() -> None:
     services = compose()["services"]
     agent_env = services["agent"]["environment"]
-    assert agent_env["ENV_ADDR"] == f"env:{EnvConfig.port}"
+    # Every address of the name `env` is a replica (compose --scale env=N).
+    assert agent_env["ENV_ADDR"] == f"dns:///env:{EnvConfig.port}"
     assert agent_env["STORE_ADDR"] == f"store:{StoreConfig.port}"
     assert {"OPENAI_BASE_URL", "OPENAI_API_KEY"} <= set(agent_env)
     assert services["agent"]["depends_on"] == {
