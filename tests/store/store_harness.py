@@ -67,16 +67,18 @@ class StoreProcess:
 
     def _read_log(self, ready: threading.Event) -> None:
         assert self.process is not None and self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log_lines.append(line)
-            if not ready.is_set():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("msg") == "serving":
-                    self.port = int(entry["port"])
-                    ready.set()
+        # Closed once the store has exited (end of its stderr): the pipe is this thread's alone.
+        with self.process.stderr as stderr:
+            for line in stderr:
+                self.log_lines.append(line)
+                if not ready.is_set():
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        continue
+                    if entry.get("msg") == "serving":
+                        self.port = int(entry["port"])
+                        ready.set()
         ready.set()
 
     def logged(self, message: str) -> list[dict[str, object]]:
