@@ -115,7 +115,17 @@ def extract_sources(sdist: Path, into: Path) -> Path:
     log(f"extracting llama.cpp sources from {sdist.name}")
     with tarfile.open(sdist) as archive:
         members = [member for member in archive.getmembers() if member.name.startswith(VENDORED_SOURCES)]
-        archive.extractall(into, members=members, filter="data")
+        if hasattr(tarfile, "data_filter"):
+            archive.extractall(into, members=members, filter="data")
+        else:
+            # Pythons before 3.11.4 (Debian bookworm's 3.11.2) have no extraction filters: refuse
+            # what the "data" filter would (links, devices, paths leaving `into`) by hand. The
+            # sdist's SHA-256 was checked already; this guards against a bad archive all the same.
+            for member in members:
+                target = (into / member.name).resolve()
+                if not (member.isfile() or member.isdir()) or not target.is_relative_to(into.resolve()):
+                    raise SystemExit(f"llm_service.build: refusing archive member {member.name!r}")
+            archive.extractall(into, members=members)
     return into / VENDORED_SOURCES
 
 
