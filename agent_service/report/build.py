@@ -8,7 +8,7 @@ from typing import Any
 
 from agent_service.report.expert import ExpertPlan
 from agent_service.report.summary import summarise_runs
-from agent_service.report.viewer import episode_detail
+from agent_service.report.viewer import STEP_FIELDS, episode_detail
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import __version__
 
@@ -17,8 +17,9 @@ def report_data(
     runs: Mapping[str, Sequence[trajectory_pb2.Trajectory]],
     plans: Mapping[str, ExpertPlan],
     warnings: Sequence[str] = (),
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(summary, details): details[i] is the step-by-step trajectory of summary["episodes"][i]."""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, details): details["episodes"][i] is the step-by-step trajectory of
+    summary["episodes"][i]; each of its steps is a row of details["step_fields"]."""
     summary = summarise_runs(runs)
     for game in summary["games"]:
         plan = plans.get(game["id"])
@@ -27,5 +28,5 @@ def report_data(
     summary["generated_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     summary["alfagent_version"] = __version__
     summary["warnings"] = list(warnings)
-    details = [episode_detail(trajectory) for trajectories in runs.values() for trajectory in trajectories]
-    return summary, details
+    episodes = [episode_detail(trajectory) for trajectories in runs.values() for trajectory in trajectories]
+    return summary, {"step_fields": list(STEP_FIELDS), "episodes": episodes}

@@ -42,6 +42,8 @@ class OpenedReport:
         game = self.page.locator("#viewer-game option", has_text=game_id).first.get_attribute("value")
         assert game is not None, f"no game {game_id} in the viewer"
         self.page.select_option("#viewer-game", game)
+        # The episode's chunk may be inflated first: the page marks the episode once it shows it.
+        self.page.wait_for_selector(f'#episode[data-shown="{game}"]', state="attached")
 
 
 def open_report(browser: BrowserContext, path: Path, timeout_ms: float = 30_000) -> OpenedReport:

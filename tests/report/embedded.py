@@ -22,9 +22,15 @@ def report_summary(path: Path) -> dict[str, Any]:
 
 
 def report_trajectories(path: Path) -> list[dict[str, Any]]:
-    packed = _block(path.read_text(encoding="utf-8"), "report-trajectories")
-    details: list[dict[str, Any]] = json.loads(gzip.decompress(base64.b64decode(packed)))
-    return details
+    """Each episode's detail, its steps as objects (the file holds them as rows of step_fields)."""
+    page = path.read_text(encoding="utf-8")
+    fields = report_summary(path)["trajectories"]["step_fields"]
+    episodes = [
+        episode
+        for line in _block(page, "report-trajectories").split()
+        for episode in json.loads(gzip.decompress(base64.b64decode(line)))
+    ]
+    return [{**e, "steps": [dict(zip(fields, row, strict=True)) for row in e["steps"]]} for e in episodes]
 
 
 def everything_embedded(path: Path) -> str:

@@ -21,7 +21,9 @@ INJECTED_OBSERVATION = '<img src="x" onerror="window.__injected = \'img\'"> You 
 INJECTED_ACTION = "</script><script>window.__injected = 'action'</script>"
 
 
-def evaluate(agent_addr: str, run_id: str, policy: str, limit: int) -> agent_pb2.EvaluationSummary:
+def evaluate(
+    agent_addr: str, run_id: str, policy: str, limit: int, max_steps: int = 30
+) -> agent_pb2.EvaluationSummary:
     """Play `limit` generated_eval games (round-robin over task types) with `policy`; the summary."""
     request = agent_pb2.RunEvaluationRequest(
         split="generated_eval",
@@ -29,7 +31,7 @@ def evaluate(agent_addr: str, run_id: str, policy: str, limit: int) -> agent_pb2
         concurrency=2,
         policy=trajectory_pb2.Policy.Value(policy),
         run_id=run_id,
-        max_steps=30,
+        max_steps=max_steps,
         seed=7,
     )
     with grpc.insecure_channel(agent_addr) as channel:

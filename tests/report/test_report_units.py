@@ -105,7 +105,7 @@ def test_the_embedded_plotly_is_the_pinned_file() -> None:
 
 
 def test_the_page_allows_exactly_its_own_two_scripts_and_no_network() -> None:
-    html = page.render("t <b>", {"runs": []}, [{"steps": []}])
+    html = page.render("t <b>", {"runs": []}, {"step_fields": [], "episodes": []})
     (escaped,) = re.findall(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
     csp = {part.split()[0]: part.split()[1:] for part in unescape(escaped).split(";")}
     scripts = re.findall(r"<script>(.*?)</script>", html, re.DOTALL)

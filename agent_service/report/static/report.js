@@ -256,11 +256,27 @@ function settingsTable() {
 
 // ---- trajectory viewer ----------------------------------------------------------------------
 
-async function readTrajectories() {
-  const packed = document.getElementById("report-trajectories").textContent.trim();
-  const bytes = Uint8Array.from(atob(packed), (c) => c.charCodeAt(0));
+// The trajectories: one line per chunk of DATA.trajectories.chunk_size episodes, each line gzip +
+// base64 of a JSON list of episodes whose steps are rows of DATA.trajectories.step_fields. A chunk
+// is inflated the first time one of its episodes is shown, so opening the page inflates one.
+const TRAJECTORY_CHUNKS = document.getElementById("report-trajectories").textContent.trim().split("\n");
+const inflatedChunks = new Map();
+
+async function inflate(line) {
+  const packed = atob(line);
+  const bytes = new Uint8Array(packed.length);
+  for (let i = 0; i < packed.length; i++) bytes[i] = packed.charCodeAt(i);
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
   return JSON.parse(await new Response(stream).text());
+}
+
+async function episodeDetail(position) {
+  const { chunk_size: size, step_fields: fields } = DATA.trajectories;
+  const chunk = Math.floor(position / size);
+  if (!inflatedChunks.has(chunk)) inflatedChunks.set(chunk, inflate(TRAJECTORY_CHUNKS[chunk]));
+  const episode = (await inflatedChunks.get(chunk))[position % size];
+  const steps = episode.steps.map((row) => Object.fromEntries(fields.map((name, i) => [name, row[i]])));
+  return { ...episode, steps };
 }
 
 function groundingBadge(step) {
@@ -348,9 +364,13 @@ function expertPanel(episode, detail) {
   );
 }
 
-function showEpisode(position, trajectories) {
+let shownRequest = 0;
+
+async function showEpisode(position) {
+  const request = ++shownRequest;
+  const detail = await episodeDetail(position);
+  if (request !== shownRequest) return; // another choice was made meanwhile
   const episode = DATA.episodes[position];
-  const detail = trajectories[position];
   const game = DATA.games[episode.game];
   const outcome = episode.won ? el("span", { className: "won" }, "won") : el("span", { className: "lost" }, "lost");
   const head = el(
@@ -375,16 +395,18 @@ function showEpisode(position, trajectories) {
     field("observation", detail.initial_observation),
     admissibleList(detail.initial_admissible_commands),
   );
-  document.getElementById("episode").replaceChildren(head, opening, ...detail.steps.map(stepCard));
+  const shown = document.getElementById("episode");
+  shown.replaceChildren(head, opening, ...detail.steps.map(stepCard));
   expertPanel(episode, detail);
+  shown.dataset.shown = String(position); // tests wait for this
 }
 
-function setUpViewer(trajectories) {
+async function setUpViewer() {
   const runSelect = document.getElementById("viewer-run");
   const filterSelect = document.getElementById("viewer-filter");
   const gameSelect = document.getElementById("viewer-game");
   RUNS.forEach((_, index) => runSelect.append(el("option", { value: String(index) }, runLabel(index))));
-  const fillGames = () => {
+  const fillGames = async () => {
     const run = Number(runSelect.value);
     const filter = filterSelect.value;
     const options = [];
@@ -396,18 +418,20 @@ function setUpViewer(trajectories) {
       options.push(el("option", { value: String(position) }, `${mark} ${game.task_type} · ${game.id}${attempt}`));
     });
     gameSelect.replaceChildren(...options);
-    if (options.length) showEpisode(Number(gameSelect.value), trajectories);
+    if (options.length) await showEpisode(Number(gameSelect.value));
     else document.getElementById("episode").replaceChildren(el("p", { className: "note" }, "No episode matches."));
   };
   runSelect.addEventListener("change", fillGames);
   filterSelect.addEventListener("change", fillGames);
-  gameSelect.addEventListener("change", () => showEpisode(Number(gameSelect.value), trajectories));
-  fillGames();
+  gameSelect.addEventListener("change", () => showEpisode(Number(gameSelect.value)));
+  await fillGames();
 }
 
 // ---- start ----------------------------------------------------------------------------------
 
+// performance.mark()s name each phase of opening, for bench/bench_report.py and the curious.
 async function main() {
+  performance.mark("report:script");
   document.getElementById("generated-note").textContent =
     `Written ${DATA.generated_at} by alfagent ${DATA.alfagent_version} from ${DATA.episodes.length} episodes of ${RUNS.length} run(s).` +
     (DATA.warnings.length ? " " + DATA.warnings.join(" ") : "");
@@ -419,12 +443,14 @@ async function main() {
   countsChart("chart-retries", "LLM retries by cause", (run) => run.retry_causes, "no LLM call was retried");
   boxChart("chart-tokens", "Tokens per episode (prompt + completion)", (e) => e.tokens, "tokens", "no tokens used (no LLM episode)");
   boxChart("chart-seconds", "Seconds per episode", (e) => e.seconds, "seconds", "no time recorded");
+  performance.mark("report:charts");
   successTable();
   flipsSection();
   settingsTable();
-  const trajectories = await readTrajectories();
-  setUpViewer(trajectories);
-  document.getElementById("viewer-status").textContent = `${trajectories.length} episodes.`;
+  performance.mark("report:tables");
+  await setUpViewer();
+  performance.mark("report:viewer");
+  document.getElementById("viewer-status").textContent = `${DATA.episodes.length} episodes.`;
   // Tests and the benchmark wait for this: every chart drawn and the viewer ready.
   document.body.dataset.readyMs = String(Math.round(performance.now()));
   document.body.dataset.ready = "true";
