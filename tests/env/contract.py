@@ -13,7 +13,7 @@ real processes in test_sessions_and_faults.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -25,6 +25,12 @@ from alfagent.trajectory.v1 import trajectory_pb2
 
 TIMEOUT = 120
 TASK_TYPE = "pick_and_place_simple"
+
+
+def channel_to(address: str) -> Iterator[grpc.Channel]:
+    """For the subclasses' `channel` fixtures: `yield from channel_to(address)`."""
+    with grpc.insecure_channel(address) as channel:
+        yield channel
 
 
 def rpc_error(call: Callable[..., Any], request: Any) -> grpc.RpcError:

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
-from tests.env.contract import EnvContract, assert_status, rpc_error
+from tests.env.contract import EnvContract, assert_status, channel_to, rpc_error
 from tests.env.fakes import FakePool
 from tests.env.inprocess import InProcessEnv
 
@@ -25,8 +25,7 @@ def server() -> Iterator[InProcessEnv]:
 
 @pytest.fixture
 def channel(server: InProcessEnv) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(server.address) as channel:
-        yield channel
+    yield from channel_to(server.address)
 
 
 class TestInProcessEnv(EnvContract):

@@ -12,13 +12,12 @@ import grpc
 import pytest
 
 from tests.conftest import Services
-from tests.env.contract import EnvContract
+from tests.env.contract import EnvContract, channel_to
 
 
 @pytest.fixture
 def channel(services: Services) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(services.env) as channel:
-        yield channel
+    yield from channel_to(services.env)
 
 
 class TestRunningEnvService(EnvContract):
