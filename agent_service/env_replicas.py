@@ -181,14 +181,16 @@ class ReplicatedEnvClient:
 
     def __init__(self, replicas: EnvReplicas) -> None:
         self._replicas = replicas
-        self._clients: dict[str, EnvClient] = {}
+        self._clients: dict[str, tuple[grpc.aio.Channel, EnvClient]] = {}
 
     def _client(self, address: str) -> EnvClient:
-        client = self._clients.get(address)
-        if client is None:
-            client = EnvClient(self._replicas.channel(address))
-            self._clients[address] = client
-        return client
+        # A replica that left and came back has a new channel (the old one was closed).
+        channel = self._replicas.channel(address)
+        cached = self._clients.get(address)
+        if cached is None or cached[0] is not channel:
+            cached = (channel, EnvClient(channel))
+            self._clients[address] = cached
+        return cached[1]
 
     async def reset(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -13,6 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from agent_service.env_replicas import EnvReplicas, ReplicatedEnvClient
+from agent_service.replicas import parse_env_addr
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
@@ -158,3 +161,54 @@ def test_a_replica_killed_mid_evaluation_fails_only_its_own_sessions(tmp_path: P
             agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.EXPERT, run_id="kill-3"), timeout=120
         )
         assert result.won
+
+
+class ChangingReplicas(EnvReplicas):
+    """ENV_ADDR as a DNS name would answer it while replicas come and go: set by the test."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        super().__init__(parse_env_addr(",".join(addresses)))
+        self.answer = list(addresses)
+
+    async def resolve(self) -> list[str]:
+        return list(self.answer)
+
+
+def test_replicas_that_appear_and_disappear_between_resolutions(three: Cluster) -> None:
+    a, b = (env.address for env in three.envs[:2])
+
+    async def main() -> None:
+        replicas = ChangingReplicas([a])
+        client = ReplicatedEnvClient(replicas)
+        await replicas.wait_ready()
+        first = await client.reset()
+        assert replicas.replicas.replica_of(first.session_id) == a
+        # b appears: the next sessions go there, a being busier.
+        replicas.answer = [a, b]
+        await replicas.refresh()
+        second = await client.reset()
+        assert replicas.replicas.replica_of(second.session_id) == b
+        # a disappears from the name: no new sessions there, but its session plays on.
+        replicas.answer = [b]
+        await replicas.refresh()
+        for _ in range(3):
+            session = await client.reset()
+            assert replicas.replicas.replica_of(session.session_id) == b
+            await client.close(session.session_id)
+        assert (await client.step(first.session_id, "look")).step_index == 1
+        assert a in replicas.replicas.known()
+        # Once its last session is closed, a is forgotten (its channel closed)...
+        assert await client.close(first.session_id)
+        await replicas.refresh()
+        assert a not in replicas.replicas.known()
+        # ...and when it comes back it takes sessions again, over a new channel.
+        replicas.answer = [a, b]
+        await replicas.refresh()
+        third = await client.reset()
+        assert replicas.replicas.replica_of(third.session_id) == a
+        assert (await client.step(third.session_id, "look")).step_index == 1
+        for session_id in (second.session_id, third.session_id):
+            await client.close(session_id)
+        await replicas.close()
+
+    asyncio.run(main())
