@@ -369,8 +369,9 @@ class BatchEnv:
 def _game(default: Game, options: Mapping[str, Any] | None) -> Game:
     if not options:
         return default
-    if isinstance(options.get("game"), Game):
-        return options["game"]  # type: ignore[no-any-return]
+    game = options.get("game")
+    if isinstance(game, Game):
+        return game
     return Game(
         game_id=str(options.get("game_id", default.game_id)),
         split=str(options.get("split", default.split)),
