@@ -34,10 +34,14 @@ def _indent(text: str) -> str:
     return textwrap.indent(text.strip(), "      ")
 
 
+def _took(milliseconds: float) -> str:
+    return f"{milliseconds:.0f} ms" if milliseconds < 1000 else f"{milliseconds / 1000:.1f} s"
+
+
 def _print_step(step: trajectory_pb2.Step) -> None:
     for thought in filter(None, step.thought.split("\n")):
         print(f"      think: {thought}")
-    cost = f"{step.latency_ms / 1000:.1f} s"
+    cost = _took(step.latency_ms)
     if step.usage.prompt_tokens:
         cost += f", {step.usage.prompt_tokens} prompt + {step.usage.completion_tokens} completion tokens"
     grounding = f" [{step.grounding}]" if step.grounding not in ("", "policy", "exact") else ""
@@ -63,7 +67,7 @@ async def stream_episode(
     reason = trajectory_pb2.EndReason.Name(result.end_reason)
     print(
         f"\nwon: {result.won}   end_reason: {reason}   steps: {result.steps}   "
-        f"duration: {result.duration_ms / 1000:.1f} s"
+        f"duration: {_took(result.duration_ms)}"
     )
     if result.error:
         print(f"error: {result.error}")
