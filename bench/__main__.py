@@ -2,7 +2,7 @@
 
 Each prints its own figures; bench/RESULTS.md holds the latest ones with the command that made
 them. Run one alone with `python -m bench.bench_env` (or bench_catalog, bench_replan, bench_store,
-bench_agent).
+bench_agent, bench_report).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.bench_store",
     "bench.bench_agent",
     "bench.bench_containers",
+    "bench.bench_report",
 ]
 
 
