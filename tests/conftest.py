@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from launcher.llm import free_port
 from launcher.stack import start_stack
 from tests.containers.engine import ComposeStack, EngineMissing, find_engine
 
@@ -86,7 +87,12 @@ def services(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
     stack = start_stack(
         run_dir=root / "logs",
         store_dir=root / "store",
-        environ=scrubbed_environ(ENV_WORKERS="2", ENV_CATALOG_CACHE=str(root / "catalog.json")),
+        environ=scrubbed_environ(
+            ENV_WORKERS="2",
+            ENV_CATALOG_CACHE=str(root / "catalog.json"),
+            # Not the developer's `make up` llm on :8080: the agent's default endpoint answers nothing.
+            LLM_ADDR=f"127.0.0.1:{free_port()}",
+        ),
     )
     try:
         yield Services(stack.agent.address, stack.env.address, stack.store.address, root / "store")

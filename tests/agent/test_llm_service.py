@@ -114,12 +114,14 @@ def test_unauthorized_ends_at_once_with_llm_error_and_is_stored(local: Services,
     assert stored.end_reason == trajectory_pb2.LLM_ERROR and "401" in stored.error
 
 
-def test_llm_without_a_model_is_an_invalid_argument(local: Services) -> None:
+def test_llm_without_a_model_and_no_local_model_service_is_unavailable(local: Services) -> None:
+    # No model named, no OPENAI_BASE_URL: the agent asks its local `llm` (LLM_ADDR, down here)
+    # which model it serves, and cannot know.
     with grpc.insecure_channel(local.agent) as channel:
         agent = agent_pb2_grpc.AgentServiceStub(channel)
         with pytest.raises(grpc.RpcError) as raised:
             agent.RunEpisode(agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM), timeout=60)
-    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "model" in (raised.value.details() or "")
 
 
