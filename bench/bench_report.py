@@ -20,6 +20,7 @@ LLM run. Then:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -104,8 +105,8 @@ def write_seconds(store_addr: str, run_id: str, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def open_seconds(report: Path) -> tuple[float, float]:
-    """(seconds from goto to ready in this process, the page's own performance.now() at ready)."""
+def open_seconds(report: Path) -> tuple[float, dict[str, float]]:
+    """Seconds from goto to ready in this process, and the page's own marks of each phase."""
     from playwright.sync_api import sync_playwright
 
     executable = chromium_path()
@@ -120,7 +121,10 @@ def open_seconds(report: Path) -> tuple[float, float]:
             elapsed = time.perf_counter() - start
             if opened.errors:
                 raise AssertionError(f"the report logged errors: {opened.errors}")
-            in_page = float(opened.page.evaluate("document.body.dataset.readyMs")) / 1000
+            marks = opened.page.evaluate(
+                "performance.getEntriesByType('mark').map((mark) => [mark.name, mark.startTime])"
+            )
+            in_page = {str(name).removeprefix("report:"): float(ms) / 1000 for name, ms in marks}
         finally:
             browser.close()
     return elapsed, in_page
@@ -135,6 +139,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
+    print(f"load average at the start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     root = Path(tempfile.mkdtemp(prefix="bench-report-"))
     stack = start_stack(
         run_dir=root / "logs",
@@ -167,10 +172,13 @@ def main() -> None:
         opens = [open_seconds(out) for _ in range(args.repeats)]
         print(
             f"open (fresh profile, goto to ready): median {statistics.median(o[0] for o in opens):.2f} s "
-            f"(runs {', '.join(f'{o[0]:.2f}' for o in opens)}; in the page: "
-            f"{', '.join(f'{o[1]:.2f}' for o in opens)})"
+            f"(runs {', '.join(f'{o[0]:.2f}' for o in opens)})"
         )
+        for _, marks in opens:
+            # script: plotly.js and the data parsed; charts: all drawn; viewer: the first episode shown
+            print("  in the page, s since navigation: " + ", ".join(f"{k} {v:.2f}" for k, v in marks.items()))
     finally:
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
 
