@@ -59,6 +59,16 @@ def test_a_report_of_real_runs_draws_every_chart_and_shows_a_chosen_episode(
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     report.page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # A flipped game opens in the viewer from its link: the random run's (lost) episode of it.
+    link = report.page.locator("#flips-body a.view-link", has_text=f"lost in {stored_runs.random}").first
+    flipped_game = link.locator("xpath=..").inner_text().split(" · ")[1].split(" ")[0]
+    link.click()
+    lost = next(
+        t for t in runs.stored(stored_runs.store, stored_runs.random) if t.game.game_id == flipped_game
+    )
+    report.page.wait_for_selector(f'#episode:has-text("{lost.trajectory_id}")')
+    assert report.page.locator("#episode .step .action").all_inner_texts() == [s.action for s in lost.steps]
     report.page.close()
 
 

@@ -208,6 +208,16 @@ function successTable() {
   document.getElementById("success-table").append(el("table", {}, header, rows));
 }
 
+// A link that opens the run's episode of the game in the viewer.
+function viewLink(run, game, outcome) {
+  const link = el("a", { href: "#viewer", className: "view-link" }, `[${outcome} in ${RUNS[run].run_id}]`);
+  link.addEventListener("click", () => {
+    const position = DATA.episodes.findIndex((episode) => episode.run === run && episode.game === game);
+    if (position >= 0) openEpisode(position);
+  });
+  return link;
+}
+
 function flipsSection() {
   const body = document.getElementById("flips-body");
   if (RUNS.length < 2) {
@@ -229,7 +239,16 @@ function flipsSection() {
           ? el(
               "ul",
               {},
-              games.map((game) => el("li", {}, `${DATA.games[game].task_type} · ${DATA.games[game].id}`)),
+              games.map((game) =>
+                el(
+                  "li",
+                  {},
+                  `${DATA.games[game].task_type} · ${DATA.games[game].id} `,
+                  viewLink(wonIn, game, "won"),
+                  " ",
+                  viewLink(lostIn, game, "lost"),
+                ),
+              ),
             )
           : null,
       );
@@ -365,6 +384,8 @@ function expertPanel(episode, detail) {
 }
 
 let shownRequest = 0;
+// Set by setUpViewer: shows the episode at this position of DATA.episodes, its run chosen.
+let openEpisode = async (position) => {};
 
 async function showEpisode(position) {
   const request = ++shownRequest;
@@ -406,7 +427,7 @@ async function setUpViewer() {
   const filterSelect = document.getElementById("viewer-filter");
   const gameSelect = document.getElementById("viewer-game");
   RUNS.forEach((_, index) => runSelect.append(el("option", { value: String(index) }, runLabel(index))));
-  const fillGames = async () => {
+  const fillGames = async (chosen) => {
     const run = Number(runSelect.value);
     const filter = filterSelect.value;
     const options = [];
@@ -418,11 +439,17 @@ async function setUpViewer() {
       options.push(el("option", { value: String(position) }, `${mark} ${game.task_type} · ${game.id}${attempt}`));
     });
     gameSelect.replaceChildren(...options);
+    if (chosen !== undefined) gameSelect.value = String(chosen);
     if (options.length) await showEpisode(Number(gameSelect.value));
     else document.getElementById("episode").replaceChildren(el("p", { className: "note" }, "No episode matches."));
   };
-  runSelect.addEventListener("change", fillGames);
-  filterSelect.addEventListener("change", fillGames);
+  runSelect.addEventListener("change", () => fillGames());
+  filterSelect.addEventListener("change", () => fillGames());
+  openEpisode = async (position) => {
+    runSelect.value = String(DATA.episodes[position].run);
+    filterSelect.value = "all";
+    await fillGames(position);
+  };
   gameSelect.addEventListener("change", () => showEpisode(Number(gameSelect.value)));
   await fillGames();
 }
