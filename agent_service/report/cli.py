@@ -29,7 +29,11 @@ def add_report_command(commands: Any) -> None:
     report.add_argument("--run-id", action="append", default=[], help="repeatable: runs side by side")
     report.add_argument("--latest", action="store_true", help="the run stored last (see --store-dir)")
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file to write")
-    report.add_argument("--store", default=os.environ.get("STORE_ADDR", "localhost:50053"))
+    report.add_argument(
+        "--store",
+        default=os.environ.get("STORE_ADDR", "localhost:50053"),
+        help="StoreService address (default: $STORE_ADDR or localhost:50053)",
+    )
     report.add_argument(
         "--store-dir",
         type=Path,
