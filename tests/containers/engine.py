@@ -42,6 +42,8 @@ class Engine:
     name: str  # "docker" or "podman"
     compose_command: list[str]
     environ: dict[str, str] = field(repr=False)
+    # The compose project: its containers, networks and volumes are named after it.
+    project: str = PROJECT
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = _run([self.name, *args], self.environ, timeout)
@@ -52,7 +54,7 @@ class Engine:
     def compose(
         self, *args: str, timeout: float = 600, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        command = [*self.compose_command, "-p", PROJECT, "-f", "docker-compose.yml", *args]
+        command = [*self.compose_command, "-p", self.project, "-f", "docker-compose.yml", *args]
         result = _run(command, self.environ, timeout)
         if check and result.returncode != 0:
             raise RuntimeError(
@@ -66,7 +68,7 @@ class Engine:
     def container(self, service: str) -> str:
         """The running (or stopped) container of a compose service of the test project."""
         result = self.run(
-            "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
+            "ps", "-a", "--filter", f"label=com.docker.compose.project={self.project}",
             "--filter", f"label=com.docker.compose.service={service}", "--format", "{{.ID}}",
         )  # fmt: skip
         ids = result.stdout.split()
@@ -85,7 +87,7 @@ class Engine:
 
     def volume_path(self, volume: str) -> Path:
         """Where a named volume of the test project lives on this host."""
-        found = json.loads(self.run("volume", "inspect", f"{PROJECT}_{volume}").stdout)
+        found = json.loads(self.run("volume", "inspect", f"{self.project}_{volume}").stdout)
         return Path(found[0]["Mountpoint"])
 
 
@@ -115,13 +117,15 @@ def find_engine() -> Engine:
 @dataclass
 class ComposeStack:
     engine: Engine
+    # Where each service is published on 127.0.0.1.
+    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
 
     @property
     def environ(self) -> dict[str, str]:
-        return {f"{name.upper()}_PUBLISH": f"127.0.0.1:{port}" for name, port in PORTS.items()}
+        return {f"{name.upper()}_PUBLISH": f"127.0.0.1:{port}" for name, port in self.ports.items()}
 
     def address(self, service: str) -> str:
-        return f"127.0.0.1:{PORTS[service]}"
+        return f"127.0.0.1:{self.ports[service]}"
 
     def build_missing_images(self) -> None:
         """`make images` builds them ahead; whatever is missing is built now (minutes, not seconds)."""
@@ -142,10 +146,11 @@ class ComposeStack:
             return healthy(self.address(service), timeout_seconds=2)
         return check(self.address(service), timeout_seconds=2)
 
-    def wait_healthy(self, services: tuple[str, ...] = tuple(PORTS), timeout: float = 300) -> None:
-        """Until every service answers SERVING on its published port (what its HEALTHCHECK runs)."""
+    def wait_healthy(self, services: tuple[str, ...] = (), timeout: float = 300) -> None:
+        """Until every service (all by default) answers SERVING on its published port (what its
+        HEALTHCHECK runs)."""
         deadline = time.monotonic() + timeout
-        pending = list(services)
+        pending = list(services or self.ports)
         while pending and time.monotonic() < deadline:
             pending = [name for name in pending if not self.serves(name)]
             if pending:
