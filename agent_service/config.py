@@ -40,6 +40,8 @@ class AgentConfig:
     llm_max_tokens: int = 256
     # Identical consecutive actions that end an LLM episode when a request says 0; negative: none.
     max_repeated_actions: int = 10
+    # The note to the model on a command that got the same answer this many times; 0: no note.
+    repeat_note_after: int = 3
     max_concurrency: int = 64
     # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL; empty: any.
     allowed_base_urls: tuple[str, ...] = ()
@@ -75,6 +77,7 @@ class AgentConfig:
             max_repeated_actions=_signed_int(
                 environ, "ALFAGENT_MAX_REPEATED_ACTIONS", cls.max_repeated_actions
             ),
+            repeat_note_after=get_int(environ, "ALFAGENT_REPEAT_NOTE_AFTER", cls.repeat_note_after),
             context_tokens=get_int(environ, "ALFAGENT_CONTEXT_TOKENS", cls.context_tokens, minimum=500),
             allowed_base_urls=allowed_base_urls(get_str(environ, "ALFAGENT_ALLOWED_BASE_URLS", "")),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),

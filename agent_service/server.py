@@ -54,6 +54,7 @@ def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
         allowed_base_urls=config.allowed_base_urls,
         concurrency=config.llm_concurrency,
         stop=config.llm_stop,
+        repeat_note_after=config.repeat_note_after,
     )
 
 

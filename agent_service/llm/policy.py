@@ -22,6 +22,7 @@ with cause "context").
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -43,7 +44,7 @@ from agent_service.llm.prompts import (
 )
 from agent_service.llm.retries import GaveUp, Retried, RetrySettings, call_with_retries
 from agent_service.llm.tokens import TokenCounter
-from agent_service.policies import Turn, TurnView
+from agent_service.policies import TurnView
 from agent_service.runner import PolicyError
 from alfagent_common import errors
 
@@ -76,6 +77,8 @@ class LLMSettings:
     # Thoughts answered "OK." per turn; a reply that is still a thought after that is grounded.
     max_thoughts: int = 3
     stop: tuple[str, ...] = DEFAULT_STOP
+    # The note on a command that got the same answer this many times (0: never).
+    repeat_note_after: int = REPEAT_NOTE_AFTER
 
 
 class LLMPolicy:
@@ -102,6 +105,8 @@ class LLMPolicy:
         self._dropped = 0
         # The context the server said it has, once it refused a prompt as too long.
         self._server_context = 0
+        # How often each (command, answer) happened so far in this episode.
+        self._seen: Counter[tuple[str, str]] = Counter()
 
     async def decide(self, view: TurnView) -> Decision:
         if not self._system:
@@ -220,12 +225,14 @@ class LLMPolicy:
             self._said = [((), turn.action) for turn in view.history]
             self._steps = []
             self._dropped = 0
+            self._seen = Counter()
         for index in range(len(self._steps), len(view.history)):
             (thoughts, action), turn = self._said[index], view.history[index]
             observation = turn.observation
-            run = _identical_run(view.history, index)
-            if run >= REPEAT_NOTE_AFTER:
-                observation += repeat_note(run)
+            key = (action, observation)
+            self._seen[key] += 1
+            if 0 < self._settings.repeat_note_after <= self._seen[key]:
+                observation += repeat_note(self._seen[key])
             self._steps.append(PastStep(thoughts, action, observation))
 
 
@@ -233,14 +240,6 @@ def _command(reply: Reply) -> str:
     """What to send: the command, or (after the last thought allowed) the thought itself, which
     the game answers "Nothing happens."."""
     return reply.action or reply.thought
-
-
-def _identical_run(history: tuple[Turn, ...], index: int) -> int:
-    """How many identical commands in a row end at step `index`."""
-    run = 1
-    while index - run >= 0 and history[index - run].action == history[index].action:
-        run += 1
-    return run
 
 
 class LLMPolicies:
@@ -266,6 +265,7 @@ class LLMPolicies:
         allowed_base_urls: tuple[str, ...] = (),
         concurrency: int = 0,
         stop: tuple[str, ...] = DEFAULT_STOP,
+        repeat_note_after: int = REPEAT_NOTE_AFTER,
     ) -> None:
         if len(stop) > MAX_STOP_STRINGS:
             raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings (OpenAI's limit), got {len(stop)}")
@@ -277,6 +277,7 @@ class LLMPolicies:
         self._context_tokens = context_tokens
         self._allowed_base_urls = allowed_base_urls
         self._stop = stop
+        self._repeat_note_after = repeat_note_after
         self._clients = ClientPool(timeouts=timeouts, concurrency=concurrency)
         # Token counts are the server's (its tokenizer), so one counter per endpoint.
         self._counters: dict[str, TokenCounter] = {}
@@ -317,6 +318,7 @@ class LLMPolicies:
             grounding=request.grounding,
             context_tokens=self._context_tokens,
             stop=self._stop,
+            repeat_note_after=self._repeat_note_after,
         )
 
     def _may_call(self, base_url: str) -> bool:

@@ -18,8 +18,10 @@ prefix then changes once (the opening says how many steps are left out) and stay
 for many turns, instead of changing on every turn as dropping one step at a time would. The
 count is recorded per step and per trajectory (`dropped_turns`).
 
-A command sent several times in a row changes nothing after the first time. From the third
-identical command on, the game's answer shown to the model carries a note saying so.
+A command that gets the same answer again has changed nothing: the game is where it was. Small
+models at temperature 0 fall into such loops, sending one command over and over or going round
+the same few places. From the third time a command gets the same answer in an episode, that
+answer as shown to the model carries a note saying so.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from agent_service.llm.tokens import TokenCounter
 PROMPT_MODES = ("react", "admissible")
 # A chunk drop leaves the kept steps at most this share of the room steps may use.
 KEEP_AFTER_DROP = 0.5
-# The note on a repeated command appears from this many identical commands in a row.
+# The note on a repeated command appears from this many times the same command got the same answer.
 REPEAT_NOTE_AFTER = 3
 
 INSTRUCTIONS = """\
@@ -86,8 +88,8 @@ def admissible_list(commands: Sequence[str]) -> str:
 
 def repeat_note(count: int) -> str:
     return (
-        f"\n[You have now sent this same command {count} times in a row. Repeating it changes "
-        "nothing: try a different command.]"
+        f"\n[You have sent this command {count} times in this game and got this same answer each "
+        "time: repeating what you did changes nothing. Try something different.]"
     )
 
 

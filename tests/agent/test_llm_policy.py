@@ -64,6 +64,7 @@ def policies(
     default_base_url: str = "",
     concurrency: int = 0,
     stop: tuple[str, ...] = ("\n",),
+    repeat_note_after: int = 3,
 ) -> LLMPolicies:
     return LLMPolicies(
         library=FewShotLibrary(env),
@@ -75,6 +76,7 @@ def policies(
         context_tokens=context_tokens,
         concurrency=concurrency,
         stop=stop,
+        repeat_note_after=repeat_note_after,
     )
 
 
@@ -311,7 +313,7 @@ def test_long_episodes_drop_old_steps_in_chunks_within_the_budget_in_real_tokens
     server: FakeOpenAI, llama: bool
 ) -> None:
     server.llama = llama
-    server.responder = lambda body: f"examine desk {len(server.requests) % 7}"
+    server.responder = lambda body: f"examine desk {len(server.requests)}"
     # The system message and opening take ~780 tokens: ~500 are left for ~25 steps.
     outcome, record, _ = play(server, llm_request(server, max_steps=60), context_tokens=1300)
     assert outcome.end_reason is EndReason.STEP_LIMIT
@@ -488,7 +490,23 @@ def test_a_command_repeated_three_times_gets_a_note_and_the_limit_ends_the_episo
     outcome, record, _ = play(server, llm_request(server, max_steps=20, max_repeated_actions=10))
     assert outcome.end_reason is EndReason.REPEATED_ACTION and outcome.steps == 10
     observations = [m["content"] for m in server.requests[-1].messages if m["role"] == "user"][1:]
-    noted = ["same command" in o for o in observations]
+    noted = ["same answer" in o for o in observations]
     assert noted == [False, False] + [True] * 7
-    assert "sent this same command 9 times in a row" in observations[-1]
+    assert "sent this command 9 times in this game" in observations[-1]
     assert all(s.observation == "Nothing happens." for s in record.steps), "the env's answer is kept"
+
+
+def test_going_round_in_circles_gets_the_note_too(server: FakeOpenAI) -> None:
+    # Not the same command twice in a row, yet nothing changes: as Qwen 1.5B went drawer 3, desk 1,
+    # drawer 2, drawer 1, drawer 3, ... for 30 steps.
+    server.responder = lambda body: ("look", "inventory")[len(server.requests) % 2]
+    outcome, _, _ = play(server, llm_request(server, max_steps=8, max_repeated_actions=3))
+    assert outcome.end_reason is EndReason.STEP_LIMIT
+    observations = [m["content"] for m in server.requests[-1].messages if m["role"] == "user"][1:]
+    assert ["same answer" in o for o in observations] == [False] * 4 + [True] * 3
+
+
+def test_the_note_can_be_turned_off(server: FakeOpenAI) -> None:
+    server.default_reply = "look"
+    play(server, llm_request(server, max_steps=6), repeat_note_after=0)
+    assert "same answer" not in str(server.requests[-1].messages)
