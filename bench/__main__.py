@@ -17,6 +17,7 @@ BENCHMARKS = [
     "bench.bench_replan",
     "bench.bench_store",
     "bench.bench_agent",
+    "bench.bench_replicas",
     "bench.bench_containers",
     "bench.bench_report",
 ]
