@@ -49,7 +49,7 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         "--max-tokens",
         type=int,
         default=0,
-        help="per completion; 0: the agent's default (256); negative: the server's own limit",
+        help="per completion; 0: the agent's default (128); negative: the server's own limit",
     )
     parser.add_argument("--max-steps", type=int, default=0, help="0: the agent's default (50)")
     parser.add_argument("--prompt-mode", choices=PROMPT_MODES, default="react")

@@ -37,7 +37,7 @@ class AgentConfig:
     # Where generation stops: the end of the first line (OpenAI allows at most 4 strings).
     llm_stop: tuple[str, ...] = ("\n",)
     # Completion tokens per call when a request says 0; negative: the server's own limit.
-    llm_max_tokens: int = 256
+    llm_max_tokens: int = 128
     # Identical consecutive actions that end an LLM episode when a request says 0; negative: none.
     max_repeated_actions: int = 10
     # The note to the model on a command that got the same answer this many times; 0: no note.

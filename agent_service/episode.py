@@ -63,7 +63,7 @@ class EpisodeDefaults:
     base_url: str = ""
     # LLM episodes only. A request's 0 means these; a negative value means none (the server's
     # own completion limit; no repeated-action limit).
-    max_tokens: int = 256
+    max_tokens: int = 128
     max_repeated_actions: int = 10
 
 

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from agent_service.episode import Decision, EpisodeRequest, Usage
 from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, Timeouts, public_url
 from agent_service.llm.fewshot import FewShotLibrary
-from agent_service.llm.grounding import GROUNDINGS, Reply, ground, parse_reply
+from agent_service.llm.grounding import GROUNDINGS, ground, parse_reply
 from agent_service.llm.prompts import (
     PROMPT_MODES,
     REPEAT_NOTE_AFTER,
@@ -74,7 +74,7 @@ class LLMSettings:
     grounding: str = "exact"
     # Size in tokens the prompt may reach; older steps are left out beyond it.
     context_tokens: int = 6000
-    # Thoughts answered "OK." per turn; a reply that is still a thought after that is grounded.
+    # Thoughts answered "OK." per turn; one more thought after that sends "look" (see decide).
     max_thoughts: int = 3
     stop: tuple[str, ...] = DEFAULT_STOP
     # The note on a command that got the same answer this many times (0: never).
@@ -146,10 +146,13 @@ class LLMPolicy:
             if reply.thinks_only and len(thoughts) < settings.max_thoughts:
                 thoughts.append(reply.thought)
                 continue
-            if reply.thought and reply.action:
+            if reply.thought:
                 thoughts.append(reply.thought)
             break
-        grounded = ground(_command(reply), view.admissible_commands, settings.grounding)
+        # Still only thinking after the thoughts allowed: no command to send, so "look" (see
+        # grounding.EMPTY_REPLY_ACTION). Sending the thought's text instead put it in the history
+        # as the model's own command, and Qwen 1.5B then sent that text 10 times in a row.
+        grounded = ground(reply.action, view.admissible_commands, settings.grounding)
         self._said.append((tuple(thoughts), grounded.action))
         return Decision(
             action=grounded.action,
@@ -234,12 +237,6 @@ class LLMPolicy:
             if 0 < self._settings.repeat_note_after <= self._seen[key]:
                 observation += repeat_note(self._seen[key])
             self._steps.append(PastStep(thoughts, action, observation))
-
-
-def _command(reply: Reply) -> str:
-    """What to send: the command, or (after the last thought allowed) the thought itself, which
-    the game answers "Nothing happens."."""
-    return reply.action or reply.thought
 
 
 class LLMPolicies:

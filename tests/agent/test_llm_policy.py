@@ -270,9 +270,11 @@ def test_thoughts_per_turn_are_capped_and_the_last_reply_is_grounded(server: Fak
     server.script(*[f"think: step {i}" for i in range(4)], "go to desk 1")
     _, record, env = play(server, llm_request(server, max_steps=2, grounding="nearest"))
     first = record.steps[0].decision
-    assert first.thought == "step 0\nstep 1\nstep 2"
-    assert first.raw_output == "think: step 3" and first.grounding == "nearest"
-    assert env.steps[0] in ("look", "inventory", "go to desk 1")
+    # The fourth thought is kept as a thought; with no command to send, "look" changes nothing.
+    assert first.thought == "step 0\nstep 1\nstep 2\nstep 3"
+    assert first.raw_output == "think: step 3" and (first.action, first.grounding) == ("look", "none")
+    assert env.steps[0] == "look" and len(server.requests) == 5
+    assert server.requests[-1].messages[-2]["content"] == "look", "the history shows what was sent"
     assert record.steps[1].decision.raw_output == "go to desk 1"
 
 

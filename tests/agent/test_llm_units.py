@@ -414,7 +414,7 @@ def test_make_policy_factory_builds_the_llm_policy() -> None:
 def test_llm_settings_are_read_from_the_environment() -> None:
     config = AgentConfig.from_environ({})
     assert (config.llm_timeout_seconds, config.llm_connect_timeout_seconds) == (300.0, 10.0)
-    assert (config.llm_concurrency, config.llm_stop, config.llm_max_tokens) == (0, ("\n",), 256)
+    assert (config.llm_concurrency, config.llm_stop, config.llm_max_tokens) == (0, ("\n",), 128)
     assert (config.max_repeated_actions, config.repeat_note_after) == (10, 3)
     config = AgentConfig.from_environ(
         {
@@ -437,7 +437,7 @@ def test_llm_settings_are_read_from_the_environment() -> None:
 def test_requests_get_the_agents_llm_defaults_and_exact_grounding() -> None:
     defaults = EpisodeDefaults(max_steps=50, model="m", base_url="http://x/v1")
     request = request_from_proto(agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM), defaults)
-    assert (request.grounding, request.max_tokens, request.max_repeated_actions) == ("exact", 256, 10)
+    assert (request.grounding, request.max_tokens, request.max_repeated_actions) == ("exact", 128, 10)
     chosen = agent_pb2.RunEpisodeRequest(
         policy=trajectory_pb2.LLM, grounding="nearest", max_tokens=-1, max_repeated_actions=-1
     )
