@@ -1,7 +1,7 @@
 """Fixtures of the report tests: stored runs of the running services, reports of them, a browser.
 
 The browser is Debian's chromium (`apt-get install chromium`), driven by playwright with
-`executable_path`, a fresh profile per test session and the flags the README names; playwright
+`executable_path`, a fresh profile per test module and the flags the README names; playwright
 never downloads a browser of its own here. Without chromium the browser tests skip with the
 reason, unless ALFAGENT_REQUIRE_BROWSER=1 (CI sets it), which makes that a failure.
 """
@@ -81,7 +81,9 @@ def chromium_path() -> str | None:
     return os.environ.get("ALFAGENT_CHROMIUM") or shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: playwright's sync API keeps an asyncio loop running in this thread
+# while it is open, and every later test that calls asyncio.run() would then fail.
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     executable = chromium_path()
     if executable is None:
