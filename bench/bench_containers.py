@@ -69,12 +69,14 @@ def empty_podman_storage(engine: Engine) -> Iterator[None]:
             engine.environ.update(before)
 
 
-def build_all(engine: Engine, context: Path) -> dict[str, float]:
+def build_all(engine: Engine, context: Path, label: str) -> dict[str, float]:
     seconds = {}
     for target, image in IMAGES.items():
         started = time.monotonic()
         engine.run("build", "--target", target, "-t", image, str(context), timeout=3600)
         seconds[target] = time.monotonic() - started
+        print(f"{label}, {target}: {seconds[target]:.0f} s", flush=True)
+    print(f"{label}, all images: {sum(seconds.values()):.0f} s", flush=True)
     return seconds
 
 
@@ -110,10 +112,7 @@ def main() -> None:
 
 
 def measure(engine: Engine, *, cold: bool) -> None:
-    first = build_all(engine, ROOT)
-    for target, seconds in first.items():
-        print(f"{'cold' if cold else 'warm'} build {target}: {seconds:.0f} s")
-    print(f"{'cold' if cold else 'warm'} build, all images: {sum(first.values()):.0f} s")
+    build_all(engine, ROOT, "cold build" if cold else "warm build")
 
     # A project and ports of its own, so that it may run beside the container tests' stack.
     engine.project = "alfagent-bench"
@@ -122,16 +121,13 @@ def measure(engine: Engine, *, cold: bool) -> None:
     started = time.monotonic()
     stack.up()
     stack.wait_healthy()
-    print(f"compose up to all services SERVING: {time.monotonic() - started:.0f} s")
+    print(f"compose up to all services SERVING: {time.monotonic() - started:.0f} s", flush=True)
     stack.down(volumes=True)
 
     with tempfile.TemporaryDirectory(prefix="alfagent-bench-") as work:
-        rebuilt = build_all(engine, edited_copy(Path(work)))
-    for target, seconds in rebuilt.items():
-        print(f"rebuild after a code change, {target}: {seconds:.0f} s")
-    print(f"rebuild after a code change, all images: {sum(rebuilt.values()):.0f} s")
+        build_all(engine, edited_copy(Path(work)), "rebuild after a code change")
     # Leave the images built from the real tree, not from the edited copy.
-    build_all(engine, ROOT)
+    build_all(engine, ROOT, "rebuild from the real tree")
 
     for image in IMAGES.values():
         size = int(engine.run("image", "inspect", image, "--format", "{{.Size}}").stdout.strip())
