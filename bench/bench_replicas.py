@@ -7,8 +7,9 @@
 Throughput: 16 sessions in one `alfagent_client.BatchEnv`, every batch step sending all 16 steps at
 once, against one env replica of one worker, then two replicas of one worker each (the client
 places 8 sessions on each), then the same two replicas through the agent's port (the agent places
-them). Steps are "go to …" moves that never end a game, over the 6 task types' first
-generated_eval games; only steps are timed, over a fixed window, after a warm-up.
+them). Steps are "go to …" moves that never end a game (no step cap), over the 6 task types'
+first generated_eval games, both replicas given the same games; only steps are timed, over a
+fixed window, after a warm-up, with the machine's busy cores over that window.
 
 Memory: one replica of 2 workers; N sessions opened (games cycling over every generated_eval
 game), the resident memory of the service and its workers (GetStats) before and with them live,
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from env_service.games.catalog import Catalog
@@ -98,8 +100,11 @@ def all_games() -> list[str]:
 
 def batch_steps_per_second(address: str, sessions: int, seconds: float) -> dict[str, float]:
     games = first_games()
-    with BatchEnv(address, sessions, timeout_seconds=600) as batch:
-        _, infos = batch.reset([games[slot % len(games)] for slot in range(sessions)])
+    # No step cap (max_steps=0): a capped session would finish and no longer be stepped.
+    with BatchEnv(address, sessions, max_steps=0, timeout_seconds=600) as batch:
+        # Slot i goes to replica i % 2 (fewest held, in turn): games[(i // 2) % 6] gives both
+        # replicas the same games, so neither half of a lockstep batch waits on heavier games.
+        _, infos = batch.reset([games[(slot // 2) % len(games)] for slot in range(sessions)])
         moves = [[c for c in info["admissible_commands"] if c.startswith("go to ")] for info in infos]
         count = 0
 
@@ -110,14 +115,29 @@ def batch_steps_per_second(address: str, sessions: int, seconds: float) -> dict[
 
         for _ in range(5):  # warm-up: connections, first steps of each worker
             step()
+        # Where the CPU goes: the whole machine's busy cores (2 here) and this client's share.
+        machine_before = _busy_seconds()
+        client_before = time.process_time()
         began = time.perf_counter()
         steps = 0
         while time.perf_counter() - began < seconds:
             step()
             steps += sessions
         elapsed = time.perf_counter() - began
-        assert not batch.lost
-    return {"steps_per_second": round(steps / elapsed, 1), "batch_steps": steps // sessions}
+        machine_cores = (_busy_seconds() - machine_before) / elapsed
+        client_cores = (time.process_time() - client_before) / elapsed
+        assert not batch.lost and not batch.finished, "every session must have been stepped every time"
+    return {
+        "steps_per_second": round(steps / elapsed, 1),
+        "batch_steps": steps // sessions,
+        "machine_cores_busy": round(machine_cores, 2),
+        "client_cores_busy": round(client_cores, 2),
+    }
+
+
+def _busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def throughput(sessions: int, seconds: float) -> dict[str, Any]:
