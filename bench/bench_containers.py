@@ -5,22 +5,21 @@
 
 Runs with the engine tests/containers/engine.py finds (Docker where a daemon answers, else podman
 configured by tools/containers/podman-setup.sh). A cold build starts with nothing of ours cached
-but the base image (`python:3.11…-slim`), as a first build after pulling it would: with podman in
-a storage of its own, in a temporary folder, so the engine's own images and cache stay as they
-are; with Docker by removing the project's images and pruning the build cache. The rebuild builds from a
-copy of the tree in which one line of agent_service/__init__.py changed, as a code edit would.
+but the base image (`python:3.11…-slim`), as a first build after pulling it would: the project's
+images are removed and every unused image and build layer pruned (run it on a machine where
+nothing else needs them). Its stack is a compose project of its own on ports of its own. The
+rebuild builds from a copy of the tree in which one line of agent_service/__init__.py changed, as
+a code edit would.
 Prints the seconds of each step and each image's size; the figures go in bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tests.containers.engine import IMAGES, PORTS, ROOT, ComposeStack, Engine, EngineMissing, find_engine
@@ -35,38 +34,20 @@ def base_image() -> str:
     raise RuntimeError("the Dockerfile names no PYTHON_IMAGE")
 
 
-def clear_docker_cache(engine: Engine) -> None:
-    """Every image and build layer of Docker's, except the base image."""
+def clear_cache(engine: Engine) -> None:
+    """Every image and build layer of the engine's, except the base image.
+
+    (A cold build in a throwaway podman storage was tried: its clean-up with `podman system reset`
+    left the main storage's running containers orphaned, with their port forwarding rules.)"""
     engine.run("rm", "-f", KEEPER, check=False)
     # A (stopped) container of the base image keeps the prune from removing it.
     engine.run("create", "--name", KEEPER, base_image(), "true")
     for image in IMAGES.values():
         engine.run("rmi", "-f", image, check=False)
     engine.run("image", "prune", "-a", "-f", timeout=600)
-    engine.run("builder", "prune", "-a", "-f", timeout=600)
+    if engine.name == "docker":
+        engine.run("builder", "prune", "-a", "-f", timeout=600)
     engine.run("rm", "-f", KEEPER, check=False)
-
-
-@contextlib.contextmanager
-def empty_podman_storage(engine: Engine) -> Iterator[None]:
-    """podman (and podman-compose, through the environment) on a new, empty storage holding only
-    the base image, for as long as the block runs; the storage is deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="alfagent-bench-storage-", dir="/var/tmp") as root:
-        config = Path(root) / "storage.conf"
-        config.write_text(
-            f'[storage]\ndriver = "overlay"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
-        )
-        saved = Path(root) / "base.tar"
-        engine.run("save", "-o", str(saved), base_image(), timeout=600)
-        before = dict(engine.environ)
-        engine.environ["CONTAINERS_STORAGE_CONF"] = str(config)
-        try:
-            engine.run("load", "-i", str(saved), timeout=600)
-            yield
-        finally:
-            engine.run("system", "reset", "-f", timeout=600, check=False)
-            engine.environ.clear()
-            engine.environ.update(before)
 
 
 def build_all(engine: Engine, context: Path, label: str) -> dict[str, float]:
@@ -103,12 +84,9 @@ def main() -> None:
         print(f"skipped: {missing}")
         return
     print(f"engine: {engine.name}")
-    with contextlib.ExitStack() as cold:
-        if args.cold and engine.name == "podman":
-            cold.enter_context(empty_podman_storage(engine))
-        elif args.cold:
-            clear_docker_cache(engine)
-        measure(engine, cold=args.cold)
+    if args.cold:
+        clear_cache(engine)
+    measure(engine, cold=args.cold)
 
 
 def measure(engine: Engine, *, cold: bool) -> None:

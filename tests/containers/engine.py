@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -91,6 +92,15 @@ class Engine:
         return Path(found[0]["Mountpoint"])
 
 
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def find_engine() -> Engine:
     environ = dict(os.environ)
     docker_runs = shutil.which("docker") and _run(["docker", "info"], environ, 30).returncode == 0
@@ -134,6 +144,15 @@ class ComposeStack:
                 self.engine.run("build", "--target", target, "-t", image, ".", timeout=3600)
 
     def up(self) -> None:
+        deadline = time.monotonic() + 15  # what a `down` just stopped may hold a moment longer
+        while (busy := [port for port in self.ports.values() if not _port_is_free(port)]) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.5)
+        if busy:
+            raise RuntimeError(
+                f"ports {busy} on 127.0.0.1 are taken (a leftover stack? `ss -ltnp` names the holder)"
+            )
         self.engine.environ.update(self.environ)
         self.engine.compose("up", "-d")
 
