@@ -49,6 +49,7 @@ def test_a_report_of_real_runs_draws_every_chart_and_shows_a_chosen_episode(
     first_step = steps.nth(1)
     assert first_step.locator("details.admissible li").count() == 0
     first_step.locator("details.admissible summary").click()
+    first_step.locator("details.admissible li").first.wait_for()  # filled by the toggle event
     assert first_step.locator("details.admissible li").all_inner_texts() == list(
         random_episode.steps[0].admissible_commands
     )
@@ -106,6 +107,8 @@ def test_html_and_script_in_a_trajectory_are_shown_as_text_never_run(
     assert page.locator("#episode .step").nth(0).inner_text().count("<script>window.__injected") == 1
     assert page.locator("#episode img, #episode script, #episode b, #episode i").count() == 0
     step.locator("details.admissible summary").click()
+    # The list is filled by the details' toggle event, which fires after the click returns.
+    step.locator("details.admissible li").first.wait_for()
     assert "<i>inventory</i>" in step.locator("details.admissible li").all_inner_texts()
     # Plotly's own markup too: the model named "<b>model</b>" is printed as typed.
     assert "<b>model</b>" in report.chart_texts("chart-success")
