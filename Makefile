@@ -54,7 +54,7 @@ test: setup
 
 test-containers: setup
 	ALFAGENT_TEST_STACK=containers $(BIN)/python -m pytest tests/test_end_to_end.py tests/test_bad_input.py \
-		tests/env/test_contract_services.py tests/containers
+		tests/env/test_contract_services.py tests/containers tests/scale/test_compose_scale.py
 
 # The service images, one target of the root Dockerfile each (ENGINE=docker or podman).
 images:

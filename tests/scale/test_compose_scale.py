@@ -41,6 +41,8 @@ def scaled() -> Iterator[Engine]:
     try:
         engine = find_engine()
     except EngineMissing as missing:
+        if os.environ.get("ALFAGENT_REQUIRE_CONTAINERS") == "1":
+            pytest.fail(f"ALFAGENT_REQUIRE_CONTAINERS=1 but {missing}")
         pytest.skip(str(missing))
     remove(engine)
     compose(engine, "up", "-d", "--no-build", "--scale", "env=3", "env", "store", "agent")
