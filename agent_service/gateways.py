@@ -18,6 +18,16 @@ STORE_RETRY_SECONDS = 90.0
 ENV_RESET_RETRY_SECONDS = 60.0
 
 
+def while_unreachable(seconds: float) -> AsyncRetrying:
+    """Retries a call while its service is unreachable (e.g. restarting), for up to `seconds`."""
+    return AsyncRetrying(
+        retry=retry_if_exception_type(errors.Unavailable),
+        stop=stop_after_delay(seconds),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+        reraise=True,
+    )
+
+
 def _state(response: env_pb2.ResetResponse | env_pb2.StepResponse) -> EnvState:
     if isinstance(response, env_pb2.ResetResponse):
         return EnvState(
@@ -45,15 +55,8 @@ class RemoteEnv:
         # An env that is restarting (a crashed container coming back) is waited for rather than
         # failing every episode that starts meanwhile. If a reply was lost rather than the env, the
         # session it opened is closed by the env's idle expiry.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(errors.Unavailable),
-            stop=stop_after_delay(ENV_RESET_RETRY_SECONDS),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            reraise=True,
-        ):
-            with attempt:
-                return await self._reset(request, with_expert_plan=with_expert_plan)
-        raise AssertionError("unreachable: tenacity reraises the last error")
+        retrying = while_unreachable(ENV_RESET_RETRY_SECONDS)
+        return await retrying(self._reset, request, with_expert_plan=with_expert_plan)
 
     async def _reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
         response = await self._client.reset(
@@ -99,15 +102,10 @@ class RemoteStore:
         # A store restart must not lose a finished episode: retry while it is unreachable, for as
         # long as a store container takes to be restarted and recover its log. The append is
         # idempotent by trajectory_id, so a retry after a lost reply stores nothing twice.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(errors.Unavailable),
-            stop=stop_after_delay(STORE_RETRY_SECONDS),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            reraise=True,
-        ):
-            with attempt:
-                _, created = await self._client.append(trajectory)
-        return created
+        appended: tuple[str, bool] = await while_unreachable(STORE_RETRY_SECONDS)(
+            self._client.append, trajectory
+        )
+        return appended[1]
 
     async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
         try:

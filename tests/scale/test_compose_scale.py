@@ -55,9 +55,12 @@ def scaled() -> Iterator[Engine]:
 def remove(engine: Engine) -> None:
     """The project's containers, network and volumes. podman-compose 1.6's `down` leaves some
     replicas of a scaled service behind (seen here), and with them the network and volumes."""
-    names = [name for service in ("env", "store", "agent") for name in containers(engine, service)]
-    if names:
-        engine.run("rm", "-f", *names)
+    # The agent first: podman refuses to remove a container another one depends on.
+    names = [name for service in ("agent", "store", "env") for name in containers(engine, service)]
+    for name in names:
+        # One at a time, refusals ignored: podman 4.3 refuses a container whose dependent is still
+        # being removed, or one its restart policy is bringing back; `down` below sweeps up.
+        engine.run("rm", "-f", name, check=False)
     compose(engine, "down", "-v")
 
 
