@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -20,42 +20,42 @@ from agent_service.episode import (
 from agent_service.evaluation import EvaluationRequest, EvaluationSummary, Progress
 from agent_service.runner import new_run_id
 from agent_service.summary import TaskTypeSummary
+from agent_service.vocabulary import (
+    DEFAULT_GROUNDING,
+    DEFAULT_PROMPT_MODE,
+    Grounding,
+    PromptMode,
+    parse_setting,
+)
 from alfagent.agent.v1 import agent_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors, ids
+from alfagent_common.games import DEFAULT_SPLIT
 from alfagent_common.versions import UNKNOWN, GameVersions, alfagent_version
 
 _SOURCE_TO_PROTO = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
 _SOURCE_FROM_PROTO = {value: key for key, value in _SOURCE_TO_PROTO.items()}
 
-# Where an evaluation runs when the request names no split (DESIGN.md: game selection).
-DEFAULT_SPLIT = "generated_eval"
-PROMPT_MODES = ("react", "admissible")
-GROUNDINGS = ("exact", "normalised", "nearest")
+
+# Both requests carry the same policy settings under the same field names.
+SettingsRequest = agent_pb2.RunEpisodeRequest | agent_pb2.RunEvaluationRequest
 
 
-def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDefaults) -> EpisodeRequest:
+def episode_settings(request: SettingsRequest, defaults: EpisodeDefaults) -> EpisodeRequest:
+    """The policy and its settings a request names, checked and with the service's defaults
+    filled in; no game (the caller adds it)."""
     if request.policy == trajectory_pb2.POLICY_UNSPECIFIED:
         raise errors.InvalidRequest("policy is required: one of LLM, EXPERT, RANDOM")
     if request.max_steps < 0:
         raise errors.InvalidRequest(f"max_steps must not be negative, got {request.max_steps}")
     # Checked before playing: the store would refuse the trajectory at the end otherwise.
     ids.check_optional_id(request.run_id, "run_id")
-    prompt_mode = request.prompt_mode or "react"
-    if prompt_mode not in PROMPT_MODES:
-        raise errors.InvalidRequest(f"prompt_mode {prompt_mode!r} is not one of {', '.join(PROMPT_MODES)}")
-    # The model's own command by default, as published ALFWorld baselines send it.
-    grounding = request.grounding or "exact"
-    if grounding not in GROUNDINGS:
-        raise errors.InvalidRequest(f"grounding {grounding!r} is not one of {', '.join(GROUNDINGS)}")
+    prompt_mode = parse_setting(PromptMode, request.prompt_mode, "prompt_mode", DEFAULT_PROMPT_MODE)
+    grounding = parse_setting(Grounding, request.grounding, "grounding", DEFAULT_GROUNDING)
     policy = PolicyKind(trajectory_pb2.Policy.Name(request.policy))
     llm = policy is PolicyKind.LLM
     return EpisodeRequest(
         policy=policy,
-        game_id=request.game_id,
-        split=request.split,
-        task_type=request.task_type,
-        index=request.index,
         # Defaults are filled in here so the trajectory records the model and endpoint used.
         model=request.model or (defaults.model if llm else ""),
         base_url=request.base_url or (defaults.base_url if llm else ""),
@@ -68,6 +68,16 @@ def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDe
         grounding=grounding,
         token_budget=request.token_budget,
         max_repeated_actions=request.max_repeated_actions or (defaults.max_repeated_actions if llm else 0),
+    )
+
+
+def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDefaults) -> EpisodeRequest:
+    return replace(
+        episode_settings(request, defaults),
+        game_id=request.game_id,
+        split=request.split,
+        task_type=request.task_type,
+        index=request.index,
         attempt=request.attempt,
     )
 
@@ -219,27 +229,11 @@ def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOut
 def evaluation_from_proto(
     request: agent_pb2.RunEvaluationRequest, defaults: EpisodeDefaults
 ) -> EvaluationRequest:
-    ids.check_optional_id(request.run_id, "run_id")
     if request.limit < 0:
         raise errors.InvalidRequest(f"limit must not be negative, got {request.limit}")
     if request.concurrency < 0:
         raise errors.InvalidRequest(f"concurrency must not be negative, got {request.concurrency}")
-    episode = request_from_proto(
-        agent_pb2.RunEpisodeRequest(
-            policy=request.policy,
-            model=request.model,
-            base_url=request.base_url,
-            temperature=request.temperature,
-            max_steps=request.max_steps,
-            seed=request.seed,
-            max_tokens=request.max_tokens,
-            prompt_mode=request.prompt_mode,
-            grounding=request.grounding,
-            token_budget=request.token_budget,
-            max_repeated_actions=request.max_repeated_actions,
-        ),
-        defaults,
-    )
+    episode = episode_settings(request, defaults)
     return EvaluationRequest(
         run_id=request.run_id or new_run_id(),
         split=request.split or DEFAULT_SPLIT,

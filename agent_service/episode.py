@@ -6,6 +6,7 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
+from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode
 from alfagent_common.versions import GameVersions
 
 
@@ -81,8 +82,8 @@ class EpisodeRequest:
     seed: int = 0
     run_id: str = ""
     max_tokens: int = 0
-    prompt_mode: str = "react"
-    grounding: str = "exact"
+    prompt_mode: PromptMode = DEFAULT_PROMPT_MODE
+    grounding: Grounding = DEFAULT_GROUNDING
     token_budget: int = 0
     max_repeated_actions: int = 0
     attempt: int = 0

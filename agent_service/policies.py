@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Protocol
 
-from agent_service.episode import Decision
+from agent_service.episode import Decision, Usage
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,18 @@ class Policy(Protocol):
     needs_expert_plan: bool
 
     async def decide(self, view: TurnView) -> Decision: ...
+
+
+class PolicyError(Exception):
+    """The policy could not produce an action (e.g. the LLM endpoint failed for good); the runner
+    ends the episode LLM_ERROR and stores it."""
+
+    def __init__(self, message: str, retry_causes: tuple[str, ...] = (), usage: Usage | None = None) -> None:
+        super().__init__(message)
+        # What the failed turn spent before giving up (retries, tokens of earlier calls such as
+        # think turns), so the trajectory counts them too.
+        self.retry_causes = retry_causes
+        self.usage = usage or Usage()
 
 
 class NoExpertPlan(Exception):

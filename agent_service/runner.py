@@ -26,9 +26,8 @@ from agent_service.episode import (
     GameRef,
     PolicyKind,
     StepRecord,
-    Usage,
 )
-from agent_service.policies import NoExpertPlan, Policy, Turn, TurnView
+from agent_service.policies import NoExpertPlan, Policy, PolicyError, Turn, TurnView
 from alfagent_common import errors
 from alfagent_common.logs import bind
 from alfagent_common.versions import GameVersions
@@ -72,17 +71,6 @@ class TrajectorySink(Protocol):
     async def find(self, trajectory_id: str) -> EpisodeOutcome | None:
         """The stored episode with this id, if any."""
         ...
-
-
-class PolicyError(Exception):
-    """The policy could not produce an action (e.g. the LLM endpoint failed for good)."""
-
-    def __init__(self, message: str, retry_causes: tuple[str, ...] = (), usage: Usage | None = None) -> None:
-        super().__init__(message)
-        # What the failed turn spent before giving up (retries, tokens of earlier calls such as
-        # think turns), so the trajectory counts them too.
-        self.retry_causes = retry_causes
-        self.usage = usage or Usage()
 
 
 PolicyFactory = Callable[[EpisodeRequest], Policy]

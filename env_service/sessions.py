@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alfagent_common import errors
+from alfagent_common.games import DEFAULT_SPLIT
 from alfagent_common.versions import GameVersions, installed_game_versions
 from env_service.games.catalog import Catalog, CatalogError, GameInfo, UnknownGame
 from env_service.observation import Observation
@@ -26,7 +27,6 @@ from env_service.speedups import TRANSLATIONS_KEPT
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SPLIT = "generated_eval"
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 # Extra sessions a worker may carry and still get a game it has already translated.

@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-GROUNDINGS = ("exact", "normalised", "nearest")
-DEFAULT_GROUNDING = "exact"
+from agent_service.vocabulary import Grounding
+
 EMPTY_REPLY_ACTION = "look"
 # Longer than any ALFWorld command by far, well inside the env's limit.
 MAX_ACTION_CHARS = 200
@@ -165,13 +165,11 @@ def _similarity(a: str, b: str) -> float:
     return SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def ground(command: str, admissible: Sequence[str], mode: str) -> Grounded:
-    if mode not in GROUNDINGS:
-        raise ValueError(f"grounding {mode!r} is not one of {', '.join(GROUNDINGS)}")
+def ground(command: str, admissible: Sequence[str], mode: Grounding) -> Grounded:
     command = in_dialect(clean_command(command), dialect_of(admissible))
     if command in admissible:
         return Grounded(command, "exact")
-    if mode == "exact" or not command:
+    if mode is Grounding.EXACT or not command:
         return Grounded(command or EMPTY_REPLY_ACTION, "none")
     wanted = normalise(command)
     normal = {normalise(c): c for c in reversed(admissible)}
@@ -182,7 +180,7 @@ def ground(command: str, admissible: Sequence[str], mode: str) -> Grounded:
         fits = [c for n, c in normal.items() if _without_numbers(n) == wanted]
         if len(fits) == 1:
             return Grounded(fits[0], "normalised")
-    if mode == "normalised" or not admissible:
+    if mode is Grounding.NORMALISED or not admissible:
         return Grounded(command, "none")
     best = max(admissible, key=lambda c: _similarity(wanted, normalise(c)))
     return Grounded(best, "nearest")

@@ -25,14 +25,13 @@ import time
 from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from agent_service.episode import Decision, EpisodeRequest, Usage
-from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, Timeouts, public_url
+from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, Timeouts
+from agent_service.llm.endpoints import EndpointRules
 from agent_service.llm.fewshot import FewShotLibrary
-from agent_service.llm.grounding import GROUNDINGS, ground, parse_reply
+from agent_service.llm.grounding import ground, parse_reply
 from agent_service.llm.prompts import (
-    PROMPT_MODES,
     REPEAT_NOTE_AFTER,
     PastStep,
     Prompt,
@@ -44,11 +43,10 @@ from agent_service.llm.prompts import (
 )
 from agent_service.llm.retries import GaveUp, Retried, RetrySettings, call_with_retries
 from agent_service.llm.tokens import TokenCounter
-from agent_service.policies import TurnView
-from agent_service.runner import PolicyError
+from agent_service.policies import PolicyError, TurnView
+from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode
 from alfagent_common import errors
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Stop at the end of the line: one line is one answer (see module docstring).
 DEFAULT_STOP = ("\n",)
 # OpenAI accepts at most 4 stop strings.
@@ -70,8 +68,8 @@ class LLMSettings:
     temperature: float = 0.0
     max_tokens: int = 0
     seed: int = 0
-    prompt_mode: str = "react"
-    grounding: str = "exact"
+    prompt_mode: PromptMode = DEFAULT_PROMPT_MODE
+    grounding: Grounding = DEFAULT_GROUNDING
     # Size in tokens the prompt may reach; older steps are left out beyond it.
     context_tokens: int = 6000
     # Thoughts answered "OK." per turn; one more thought after that sends "look" (see decide).
@@ -114,7 +112,7 @@ class LLMPolicy:
             self._system = system_message(self._settings.prompt_mode, examples)
         self._catch_up(view)
         settings = self._settings
-        admissible = view.admissible_commands if settings.prompt_mode == "admissible" else None
+        admissible = view.admissible_commands if settings.prompt_mode is PromptMode.ADMISSIBLE else None
         thoughts: list[str] = []
         usage, causes, llm_ms = Usage(), list[str](), 0.0
         shrunk = False
@@ -240,14 +238,8 @@ class LLMPolicy:
 
 
 class LLMPolicies:
-    """Builds one `LLMPolicy` per episode, sharing HTTP clients and few-shot examples.
-
-    The API key is only ever sent to the configured endpoint (`OPENAI_BASE_URL`, or OpenAI's own
-    when that is unset): a request naming another `base_url` is sent without it, so no caller
-    can have the key delivered to a server of their choosing. With `allowed_base_urls` set
-    (ALFAGENT_ALLOWED_BASE_URLS), a request may name no endpoint but those and the configured
-    one: the agent then calls no server its callers choose.
-    """
+    """Builds one `LLMPolicy` per episode, sharing HTTP clients and few-shot examples; which
+    endpoints a request may name, and which get the API key, is `endpoints.EndpointRules`."""
 
     def __init__(
         self,
@@ -269,10 +261,9 @@ class LLMPolicies:
         self._library = library
         self._default_model = default_model
         self._default_base_url = default_base_url
-        self._api_key = api_key
         self._retry = retry
         self._context_tokens = context_tokens
-        self._allowed_base_urls = allowed_base_urls
+        self._endpoints = EndpointRules(default_base_url, api_key, allowed_base_urls)
         self._stop = stop
         self._repeat_note_after = repeat_note_after
         self._clients = ClientPool(timeouts=timeouts, concurrency=concurrency)
@@ -291,20 +282,7 @@ class LLMPolicies:
                 "the LLM policy needs an endpoint: set `base_url` in the request (e.g. "
                 "http://localhost:8000/v1) or OPENAI_BASE_URL for the agent"
             )
-        if not base_url.startswith(("http://", "https://")):
-            raise errors.InvalidRequest(
-                f"base_url {public_url(base_url)!r} must start with http:// or https://"
-            )
-        if not self._may_call(base_url):
-            raise errors.PermissionDenied(
-                f"base_url {public_url(base_url)!r} is not an endpoint this agent may call; it allows "
-                f"{', '.join(map(public_url, self._allowed_base_urls))} (ALFAGENT_ALLOWED_BASE_URLS) "
-                "and OPENAI_BASE_URL"
-            )
-        if request.prompt_mode not in PROMPT_MODES:
-            raise errors.InvalidRequest(f"prompt_mode {request.prompt_mode!r} is not one of {PROMPT_MODES}")
-        if request.grounding not in GROUNDINGS:
-            raise errors.InvalidRequest(f"grounding {request.grounding!r} is not one of {GROUNDINGS}")
+        self._endpoints.check(base_url)
         return LLMSettings(
             model=model,
             base_url=base_url,
@@ -318,18 +296,9 @@ class LLMPolicies:
             repeat_note_after=self._repeat_note_after,
         )
 
-    def _may_call(self, base_url: str) -> bool:
-        if not self._allowed_base_urls or _same_endpoint(base_url, self._default_base_url):
-            return True
-        return any(endpoint_within(base_url, allowed) for allowed in self._allowed_base_urls)
-
-    def key_for(self, base_url: str) -> str:
-        keyed = self._default_base_url or OPENAI_BASE_URL
-        return self._api_key if _same_endpoint(base_url, keyed) else ""
-
     def __call__(self, request: EpisodeRequest) -> LLMPolicy:
         settings = self.settings_for(request)
-        client = self._clients.get(settings.base_url, self.key_for(settings.base_url))
+        client = self._clients.get(settings.base_url, self._endpoints.key_for(settings.base_url))
         endpoint = settings.base_url.rstrip("/")
         counter = self._counters.get(endpoint)
         if counter is None:
@@ -338,22 +307,3 @@ class LLMPolicies:
 
     async def close(self) -> None:
         await self._clients.close()
-
-
-def endpoint_within(url: str, allowed: str) -> bool:
-    """Whether `url` is `allowed` or below it: same scheme, host and port, and a path under its
-    path at a `/` boundary (so `http://llm:8000` does not admit `http://llm:8000.evil.example`)."""
-    a, b = urlsplit(url), urlsplit(allowed)
-    default_ports = {"http": 80, "https": 443}
-    try:
-        ports = (a.port or default_ports.get(a.scheme.lower()), b.port or default_ports.get(b.scheme.lower()))
-    except ValueError:  # a port that is not a number
-        return False
-    if (a.scheme.lower(), a.hostname, ports[0]) != (b.scheme.lower(), b.hostname, ports[1]):
-        return False
-    base = b.path.rstrip("/")
-    return a.path.rstrip("/") == base or a.path.startswith(base + "/")
-
-
-def _same_endpoint(a: str, b: str) -> bool:
-    return a.rstrip("/").lower() == b.rstrip("/").lower()

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from agent_service.llm.client import Message
 from agent_service.llm.fewshot import THINK_REPLY, Example
 from agent_service.llm.tokens import TokenCounter
+from agent_service.vocabulary import PromptMode
 
-PROMPT_MODES = ("react", "admissible")
 # A chunk drop leaves the kept steps at most this share of the room steps may use.
 KEEP_AFTER_DROP = 0.5
 # The note on a repeated command appears from this many times the same command got the same answer.
@@ -69,11 +69,9 @@ def render_example(number: int, example: Example) -> str:
     return "\n".join(lines)
 
 
-def system_message(mode: str, examples: Sequence[Example]) -> str:
-    if mode not in PROMPT_MODES:
-        raise ValueError(f"prompt mode {mode!r} is not one of {', '.join(PROMPT_MODES)}")
+def system_message(mode: PromptMode, examples: Sequence[Example]) -> str:
     parts = [INSTRUCTIONS]
-    if mode == "admissible":
+    if mode is PromptMode.ADMISSIBLE:
         parts.append(ADMISSIBLE_NOTE)
     if examples:
         parts.append(EXAMPLES_INTRO)

@@ -26,6 +26,7 @@ from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
 from agent_service.runner import EpisodeRunner
+from agent_service.vocabulary import Grounding, PromptMode
 from tests.agent.fake_openai import PROMPT_OVERHEAD, FakeOpenAI, Fault, prompt_tokens
 from tests.agent.memory import OPENING, PLAN, MemoryEnv, MemoryStore
 
@@ -48,7 +49,7 @@ def llm_request(server: FakeOpenAI, **overrides: object) -> EpisodeRequest:
         "base_url": server.base_url,
         "run_id": "r1",
         "max_steps": 12,
-        "grounding": "exact",
+        "grounding": Grounding.EXACT,
         **overrides,
     }
     return EpisodeRequest(**fields)  # type: ignore[arg-type]  # mixed values by key; mypy sees dict[str, object]
@@ -268,7 +269,7 @@ def test_token_budget_ends_the_episode(server: FakeOpenAI) -> None:
 
 def test_thoughts_per_turn_are_capped_and_the_last_reply_is_grounded(server: FakeOpenAI) -> None:
     server.script(*[f"think: step {i}" for i in range(4)], "go to desk 1")
-    _, record, env = play(server, llm_request(server, max_steps=2, grounding="nearest"))
+    _, record, env = play(server, llm_request(server, max_steps=2, grounding=Grounding.NEAREST))
     first = record.steps[0].decision
     # The fourth thought is kept as a thought; with no command to send, "look" changes nothing.
     assert first.thought == "step 0\nstep 1\nstep 2\nstep 3"
@@ -291,7 +292,7 @@ def test_grounding_is_the_declared_setting(
     server: FakeOpenAI, grounding: str, reply: str, action: str, label: str
 ) -> None:
     server.script(reply)
-    _, record, env = play(server, llm_request(server, max_steps=1, grounding=grounding))
+    _, record, env = play(server, llm_request(server, max_steps=1, grounding=Grounding(grounding)))
     decision = record.steps[0].decision
     assert (decision.action, decision.grounding, decision.raw_output) == (action, label, reply)
     assert env.steps == [action]
@@ -299,7 +300,7 @@ def test_grounding_is_the_declared_setting(
 
 def test_admissible_mode_lists_the_commands_on_the_latest_message_only(server: FakeOpenAI) -> None:
     server.script("go to desk 1", "think: hm", "look")
-    play(server, llm_request(server, max_steps=2, prompt_mode="admissible"))
+    play(server, llm_request(server, max_steps=2, prompt_mode=PromptMode.ADMISSIBLE))
     first, second, third = (r.messages for r in server.requests)
     assert first[-1]["content"].endswith("Commands you can use now:\nlook\ninventory\ngo to desk 1")
     assert "answer with one of them" in first[0]["content"]

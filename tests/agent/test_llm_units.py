@@ -10,16 +10,24 @@ import itertools
 import pytest
 
 from agent_service.config import AgentConfig
-from agent_service.convert import request_from_proto
+from agent_service.convert import evaluation_from_proto, request_from_proto
 from agent_service.episode import EpisodeDefaults, EpisodeRequest, PolicyKind
 from agent_service.llm.client import ChatClient, Message, public_url, retry_after_seconds
+from agent_service.llm.endpoints import EndpointRules, endpoint_within
 from agent_service.llm.fewshot import Example, ExampleStep, FewShotLibrary, annotate
 from agent_service.llm.grounding import Grounded, ground, normalise, parse_reply
-from agent_service.llm.policy import LLMPolicies, LLMPolicy, endpoint_within
+from agent_service.llm.policy import LLMPolicies, LLMPolicy
 from agent_service.llm.prompts import KEEP_AFTER_DROP, PastStep, Prompt, build_prompt, system_message
 from agent_service.llm.retries import RetrySettings
 from agent_service.llm.tokens import TokenCounter
 from agent_service.server import make_policy_factory
+from agent_service.vocabulary import (
+    DEFAULT_GROUNDING,
+    DEFAULT_PROMPT_MODE,
+    Grounding,
+    PromptMode,
+    parse_setting,
+)
 from alfagent.agent.v1 import agent_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors
@@ -122,29 +130,38 @@ def test_normalise(text: str, normal: str) -> None:
     ],
 )
 def test_ground(mode: str, line: str, grounded: Grounded) -> None:
-    assert ground(line, ADMISSIBLE, mode) == grounded
+    assert ground(line, ADMISSIBLE, Grounding(mode)) == grounded
 
 
 def test_placing_is_written_in_the_dialect_of_the_game() -> None:
     official = ("go to shelf 1", "put pencil 1 in/on shelf 1", "look")
     put = Grounded("put pencil 1 in/on shelf 1", "exact")
-    assert ground("move pencil 1 to shelf 1", official, "exact") == put
-    assert ground("put pencil 1 on shelf 1", official, "exact") == put
+    assert ground("move pencil 1 to shelf 1", official, Grounding.EXACT) == put
+    assert ground("put pencil 1 on shelf 1", official, Grounding.EXACT) == put
     # Nothing to place right now: sent as the model wrote it.
-    assert ground("put pencil 1 in shelf 1", ("look",), "exact") == Grounded(
+    assert ground("put pencil 1 in shelf 1", ("look",), Grounding.EXACT) == Grounded(
         "put pencil 1 in shelf 1", "none"
     )
 
 
 def test_normalised_does_not_guess_between_instances() -> None:
-    assert ground("go to shelf", ADMISSIBLE, "normalised") == Grounded("go to shelf", "none")
+    assert ground("go to shelf", ADMISSIBLE, Grounding.NORMALISED) == Grounded("go to shelf", "none")
 
 
 def test_ground_never_sends_an_empty_or_huge_action() -> None:
-    assert ground("", (), "nearest") == Grounded("look", "none")
-    assert len(ground("x" * 5000, ADMISSIBLE, "exact").action) == 200
-    with pytest.raises(ValueError, match="grounding"):
-        ground("look", ADMISSIBLE, "fuzzy")
+    assert ground("", (), Grounding.NEAREST) == Grounded("look", "none")
+    assert len(ground("x" * 5000, ADMISSIBLE, Grounding.EXACT).action) == 200
+
+
+def test_settings_are_checked_once_at_the_edge() -> None:
+    assert parse_setting(Grounding, "", "grounding", DEFAULT_GROUNDING) is Grounding.EXACT
+    assert (
+        parse_setting(PromptMode, "admissible", "prompt_mode", DEFAULT_PROMPT_MODE) is PromptMode.ADMISSIBLE
+    )
+    with pytest.raises(
+        errors.InvalidRequest, match="grounding 'fuzzy' is not one of exact, normalised, nearest"
+    ):
+        parse_setting(Grounding, "fuzzy", "grounding", DEFAULT_GROUNDING)
 
 
 def test_retry_after_in_seconds_milliseconds_or_a_date() -> None:
@@ -222,7 +239,7 @@ def example(steps: int) -> Example:
 
 
 def test_prompt_keeps_every_step_when_it_fits_and_the_newest_when_not() -> None:
-    system = system_message("react", [example(2)])
+    system = system_message(PromptMode.REACT, [example(2)])
     counter = TokenCounter()
     steps = [PastStep(("t",) if i == 3 else (), f"action {i}", "x" * 80) for i in range(10)]
 
@@ -328,11 +345,33 @@ def llm_policies(allowed_base_urls: tuple[str, ...] = (), **overrides: str) -> L
 
 def test_settings_come_from_the_request_or_the_service_defaults() -> None:
     make = llm_policies()
-    settings = make.settings_for(EpisodeRequest(PolicyKind.LLM, temperature=0.5, prompt_mode="admissible"))
+    settings = make.settings_for(
+        EpisodeRequest(PolicyKind.LLM, temperature=0.5, prompt_mode=PromptMode.ADMISSIBLE)
+    )
     assert (settings.model, settings.base_url, settings.temperature) == ("m", "http://llm.internal/v1", 0.5)
     own = make.settings_for(EpisodeRequest(PolicyKind.LLM, model="x", base_url="http://other:8000/v1"))
     assert (own.model, own.base_url, own.grounding) == ("x", "http://other:8000/v1", "exact")
     assert own.stop == ("\n",)
+
+
+def test_unknown_settings_are_refused_where_a_request_comes_in() -> None:
+    defaults = EpisodeDefaults()
+    episode = agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM, grounding="fuzzy")
+    with pytest.raises(errors.InvalidRequest, match="grounding 'fuzzy' is not one of"):
+        request_from_proto(episode, defaults)
+    evaluation = agent_pb2.RunEvaluationRequest(policy=trajectory_pb2.LLM, prompt_mode="chatty")
+    with pytest.raises(errors.InvalidRequest, match="prompt_mode 'chatty' is not one of react, admissible"):
+        evaluation_from_proto(evaluation, defaults)
+    valid = evaluation_from_proto(
+        agent_pb2.RunEvaluationRequest(policy=trajectory_pb2.LLM, prompt_mode="admissible", max_steps=7),
+        defaults,
+    )
+    assert (valid.episode.prompt_mode, valid.episode.grounding, valid.episode.max_steps) == (
+        PromptMode.ADMISSIBLE,
+        Grounding.EXACT,
+        7,
+    )
+    assert valid.split == "generated_eval"
 
 
 @pytest.mark.parametrize(
@@ -341,8 +380,6 @@ def test_settings_come_from_the_request_or_the_service_defaults() -> None:
         ({"default_model": ""}, {}, "needs a model"),
         ({"default_base_url": ""}, {}, "needs an endpoint"),
         ({}, {"base_url": "ftp://x"}, "http://"),
-        ({}, {"grounding": "fuzzy"}, "grounding"),
-        ({}, {"prompt_mode": "chatty"}, "prompt_mode"),
     ],
 )
 def test_unusable_settings_are_invalid_requests(
@@ -393,10 +430,10 @@ def test_the_allowlist_is_read_from_the_environment() -> None:
 
 
 def test_the_key_only_goes_to_the_configured_endpoint() -> None:
-    make = llm_policies()
-    assert make.key_for("http://llm.internal/v1/") == "sk-k"
-    assert make.key_for("http://attacker.example/v1") == ""
-    assert llm_policies(default_base_url="").key_for("https://api.openai.com/v1") == "sk-k"
+    rules = EndpointRules(default_base_url="http://llm.internal/v1", api_key="sk-k")
+    assert rules.key_for("http://llm.internal/v1/") == "sk-k"
+    assert rules.key_for("http://attacker.example/v1") == ""
+    assert EndpointRules(default_base_url="", api_key="sk-k").key_for("https://api.openai.com/v1") == "sk-k"
 
 
 def test_make_policy_factory_builds_the_llm_policy() -> None:

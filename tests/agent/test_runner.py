@@ -18,8 +18,8 @@ from agent_service.episode import (
     Usage,
 )
 from agent_service.evaluation import EvaluationRequest, Evaluator, Progress, choose_games
-from agent_service.policies import ExpertPolicy, Policy, RandomPolicy, TurnView
-from agent_service.runner import EnvSession, EnvState, EpisodeRunner, PolicyError, trajectory_id_for
+from agent_service.policies import ExpertPolicy, Policy, PolicyError, RandomPolicy, TurnView
+from agent_service.runner import EnvSession, EnvState, EpisodeRunner, trajectory_id_for
 from alfagent_common import errors
 from tests.agent.memory import PLAN, MemoryEnv, MemoryStore
 
