@@ -75,7 +75,7 @@ COPY alfagent_common/ alfagent_common/
 COPY env_service/ env_service/
 RUN python -m compileall -q /app
 # The catalog cache (env_service/README.md) in a volume, so that it outlives the container.
-ENV PORT=50052 ENV_CATALOG_CACHE=/cache/catalog.json
+ENV PORT=50052 ENV_CATALOG_CACHE=/cache/catalog.json ENV_TRANSLATION_CACHE=/cache/translations
 VOLUME /cache
 USER 10001
 EXPOSE 50052

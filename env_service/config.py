@@ -27,6 +27,8 @@ class EnvConfig:
     replan_seconds: float | None = 30.0
     # Facts read from the game files, kept between start-ups (games/scan_cache.py); None: off.
     catalog_cache: Path | None = None
+    # PDDL→SAS translations shared by the workers and kept between start-ups (translations.py).
+    translation_cache: Path | None = None
     log_level: str = "INFO"
 
     @classmethod
@@ -47,15 +49,21 @@ class EnvConfig:
             session_ttl_seconds=get_float(environ, "ENV_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             max_action_chars=get_int(environ, "ENV_MAX_ACTION_CHARS", cls.max_action_chars, minimum=1),
             catalog_cache=catalog_cache_path(environ),
+            translation_cache=cache_path(environ, "ENV_TRANSLATION_CACHE", "translations"),
             replan_seconds=get_float(environ, "ENV_REPLAN_SECONDS", 30.0) or None,
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
 
 
-def catalog_cache_path(environ: Mapping[str, str]) -> Path | None:
-    """ENV_CATALOG_CACHE; unset: `$XDG_CACHE_HOME/alfagent/catalog.json` (or under ~/.cache); empty: off."""
-    if "ENV_CATALOG_CACHE" in environ:
-        value = environ["ENV_CATALOG_CACHE"].strip()
+def cache_path(environ: Mapping[str, str], variable: str, name: str) -> Path | None:
+    """`variable`; unset: `$XDG_CACHE_HOME/alfagent/<name>` (or under ~/.cache); empty: off."""
+    if variable in environ:
+        value = environ[variable].strip()
         return Path(value).expanduser() if value else None
     cache_home = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".cache")
-    return Path(cache_home) / "alfagent" / "catalog.json"
+    return Path(cache_home) / "alfagent" / name
+
+
+def catalog_cache_path(environ: Mapping[str, str]) -> Path | None:
+    """ENV_CATALOG_CACHE; unset: `$XDG_CACHE_HOME/alfagent/catalog.json` (or under ~/.cache); empty: off."""
+    return cache_path(environ, "ENV_CATALOG_CACHE", "catalog.json")

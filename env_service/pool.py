@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from alfagent_common import errors
@@ -31,7 +32,11 @@ _CONTEXT = multiprocessing.get_context("spawn")
 
 class Worker:
     def __init__(
-        self, index: int, loop: asyncio.AbstractEventLoop, on_death: Callable[[Worker], None]
+        self,
+        index: int,
+        loop: asyncio.AbstractEventLoop,
+        on_death: Callable[[Worker], None],
+        translation_cache: Path | None = None,
     ) -> None:
         self.index = index
         self._loop = loop
@@ -43,7 +48,10 @@ class Worker:
         parent_end, child_end = _CONTEXT.Pipe()
         self._connection: Connection = parent_end
         self.process: BaseProcess = _CONTEXT.Process(
-            target=serve_requests, args=(child_end,), name=f"env-worker-{index}", daemon=True
+            target=serve_requests,
+            args=(child_end, translation_cache),
+            name=f"env-worker-{index}",
+            daemon=True,
         )
         self.process.start()
         child_end.close()
@@ -115,8 +123,11 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, size: int, on_worker_lost: Callable[[int], None]) -> None:
+    def __init__(
+        self, size: int, on_worker_lost: Callable[[int], None], translation_cache: Path | None = None
+    ) -> None:
         self.size = size
+        self._translation_cache = translation_cache
         self._on_worker_lost = on_worker_lost
         self.workers: list[Worker] = []
         self.restarts = 0
@@ -124,7 +135,7 @@ class WorkerPool:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.workers = [Worker(index, loop, self._replace) for index in range(self.size)]
+        self.workers = [self._start(index, loop) for index in range(self.size)]
         # Ready means every worker has imported textworld and answers.
         await asyncio.gather(*(worker.call(Ping()) for worker in self.workers))
 
@@ -134,7 +145,10 @@ class WorkerPool:
         log.error("env worker died; starting a replacement", extra={"worker": dead.index, "pid": dead.pid})
         self._on_worker_lost(dead.index)
         self.restarts += 1
-        self.workers[dead.index] = Worker(dead.index, asyncio.get_running_loop(), self._replace)
+        self.workers[dead.index] = self._start(dead.index, asyncio.get_running_loop())
+
+    def _start(self, index: int, loop: asyncio.AbstractEventLoop) -> Worker:
+        return Worker(index, loop, self._replace, self._translation_cache)
 
     def pids(self) -> list[int]:
         return [worker.pid for worker in self.workers if worker.pid]

@@ -47,7 +47,11 @@ async def run(config: EnvConfig) -> None:
         },
     )
     core_ref: list[EnvCore] = []
-    pool = WorkerPool(config.workers, on_worker_lost=lambda index: core_ref[0].worker_lost(index))
+    pool = WorkerPool(
+        config.workers,
+        on_worker_lost=lambda index: core_ref[0].worker_lost(index),
+        translation_cache=config.translation_cache,
+    )
     core = EnvCore(
         catalog,
         pool,

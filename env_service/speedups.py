@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from env_service.translations import TranslationCache
 
 # Games whose PDDL translation a worker keeps; the service's session placement mirrors it.
 TRANSLATIONS_KEPT = 128
@@ -21,8 +25,9 @@ TRANSLATIONS_KEPT = 128
 _installed = False
 
 
-def install() -> None:
-    """Idempotent; call once per process before playing games."""
+def install(translations: TranslationCache | None = None) -> None:
+    """Idempotent; call once per process before playing games. With `translations`, a game's
+    PDDL→SAS translation is also kept on disk (env_service/translations.py)."""
     global _installed
     if _installed:
         return
@@ -69,12 +74,45 @@ def install() -> None:
 
     # A reset translates the game's PDDL to SAS twice (plain, and optimised for replanning):
     # most of a reset. The translation depends only on the texts, and PddlState only reads the
-    # task it returns, so a game seen before by this worker resets without translating again.
+    # task it returns, so a game seen before by this worker resets without translating again,
+    # and one seen by any worker sharing `translations` (restarts included) reads the text.
     pddl2sas = fast_downward.pddl2sas
 
     @functools.lru_cache(maxsize=TRANSLATIONS_KEPT)
     def cached_pddl2sas(domain: str, problem: str, verbose: bool = False, optimize: bool = False) -> Any:
-        return pddl2sas(domain, problem, verbose=verbose, optimize=optimize)
+        if translations is None:
+            return pddl2sas(domain, problem, verbose=verbose, optimize=optimize)
+        key = translations.key(domain, problem, optimize)
+        sas = translations.get(key)
+        if sas is None:
+            task, sas = pddl2sas(domain, problem, verbose=verbose, optimize=optimize)
+            translations.put(key, sas)
+            return task, sas
+        # The SAS text is the costly part (~0.1-0.2 s a game); the parsed task PddlState also
+        # reads (actions, types, objects, init) takes ~5 ms to parse again, and is the same as
+        # the translation leaves it (tests/env/test_translations.py plays both ways).
+        return parse_task(domain, problem), sas
 
     fast_downward.pddl2sas = cached_pddl2sas
     _installed = True
+
+
+def parse_task(domain: str, problem: str) -> Any:
+    """The normalised PDDL task, as fast_downward.pddl2sas builds it before translating."""
+    import fast_downward.interface
+
+    # fast_downward's translator reads its options from sys.argv when first imported.
+    argv, sys.argv = sys.argv, ["translate.py", "domain", "task"]
+    try:
+        from fast_downward.translate import normalize
+        from fast_downward.translate.pddl_parser import lisp_parser, parsing_functions
+
+        with fast_downward.interface.CapturingStdout():
+            task = parsing_functions.parse_task(
+                lisp_parser.parse_nested_list(domain.split("\n")),
+                lisp_parser.parse_nested_list(problem.split("\n")),
+            )
+            normalize.normalize(task)
+    finally:
+        sys.argv = argv
+    return task

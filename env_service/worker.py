@@ -13,11 +13,14 @@ import logging
 import os
 import sys
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from alfagent_common import errors, logs
+from alfagent_common.versions import package_version
 from env_service.observation import Observation
 from env_service.protocol import Close, Request, Reset, Step
+from env_service.translations import TranslationCache
 
 if TYPE_CHECKING:  # imported for real inside WorkerState, in the worker only
     from env_service.runtime import GameRun
@@ -34,12 +37,15 @@ class WorkerFailure(Exception):
 class WorkerState:
     """The sessions this worker plays, and the envs it keeps for re-use."""
 
-    def __init__(self) -> None:
+    def __init__(self, translation_cache: Path | None = None) -> None:
         # Imported here so the parent process never loads textworld.
         from env_service import speedups
         from env_service.runtime import EnvPool, GameRun
 
-        speedups.install()
+        translations = None
+        if translation_cache is not None:
+            translations = TranslationCache(translation_cache, package_version("fast-downward-textworld"))
+        speedups.install(translations)
         self._game_run = GameRun
         self._envs = EnvPool()
         self._runs: dict[str, GameRun] = {}
@@ -81,12 +87,13 @@ def serve(state: WorkerState, request: Request[R]) -> R:
     return request.apply(state)
 
 
-def serve_requests(connection: Connection) -> None:
-    """Entry point of a worker process."""
+def serve_requests(connection: Connection, translation_cache: Path | None = None) -> None:
+    """Entry point of a worker process; `translation_cache` is the directory of PDDL→SAS
+    translations shared by the workers (None: each worker keeps its own, in memory)."""
     logs.configure("env_service.worker")
     # textworld and the planner print progress to stdout; keep stdout for nothing but the service.
     sys.stdout = sys.stderr
-    state = WorkerState()
+    state = WorkerState(translation_cache)
     while True:
         try:
             request_id, request = connection.recv()
