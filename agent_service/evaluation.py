@@ -3,6 +3,13 @@
 Trajectory ids are deterministic from (run_id, game_id, attempt), so before playing a game the
 evaluator asks the store whether that id is already there; re-running a run id after a crash
 therefore plays only what is missing and never stores anything twice.
+
+Two evaluations given the same run id at once (two agents sharing a store) each play the games
+they find missing when they reach them, so a game may be played twice; the store keeps the copy
+appended first (appends are idempotent by trajectory id), and an evaluation whose copy was the
+second reports the stored one. The run ends with each game stored exactly once and both
+summaries equal to what is stored; only the doubled play is wasted. To share the work, give the
+agents different task types or splits instead.
 """
 
 from __future__ import annotations
@@ -138,4 +145,11 @@ class Evaluator:
         episode = replace(
             request.episode, game_id=game.game_id, split="", task_type="", index=0, run_id=request.run_id
         )
-        return await self._runner.run(episode)
+        outcome = await self._runner.run(episode)
+        if outcome.resumed:
+            # Another evaluation of this run id (another agent) stored the game while this one
+            # played it: the store kept the first copy, and the summary reports what is stored.
+            stored = await self._sink.find(outcome.trajectory_id)
+            if stored is not None:
+                return replace(stored, resumed=True)
+        return outcome

@@ -17,7 +17,7 @@ from agent_service.episode import (
     PolicyKind,
     Usage,
 )
-from agent_service.evaluation import EvaluationRequest, Evaluator, Progress, choose_games
+from agent_service.evaluation import EvaluationRequest, EvaluationSummary, Evaluator, Progress, choose_games
 from agent_service.policies import ExpertPolicy, Policy, PolicyError, RandomPolicy, TurnView
 from agent_service.runner import EnvSession, EnvState, EpisodeRunner, trajectory_id_for
 from alfagent_common import errors
@@ -223,6 +223,46 @@ def test_evaluation_resumes_without_replaying_or_duplicating() -> None:
     assert {row.task_type for row in full.rows} == {"pick_and_place_simple", "pick_two_obj_and_place"}
     assert 0.5 < full.overall.success_ci_low < 0.99
     assert full.overall.success_ci_high == pytest.approx(1.0)
+
+
+def test_two_evaluations_of_one_run_id_store_each_game_once_and_report_what_is_stored() -> None:
+    """Two agents on one store, the same run id at once, policies that end differently: each game
+    is stored exactly once, and both summaries are the store's, not their own plays."""
+    games = [game(t, n) for t in ("pick_and_place_simple", "pick_two_obj_and_place") for n in range(4)]
+    store = MemoryStore()
+    expert = Evaluator(EpisodeRunner(MemoryEnv(), store, lambda _: SlowExpert()), ListedGames(games), store)
+    looker = Evaluator(EpisodeRunner(MemoryEnv(), store, lambda _: Looker()), ListedGames(games), store)
+    request = EvaluationRequest("shared", "generated_eval", (), 0, 3, expert_request(run_id="", max_steps=6))
+
+    async def ignore(progress: Progress) -> None:
+        return None
+
+    async def both() -> list[EvaluationSummary]:
+        return list(await asyncio.gather(expert.run(request, ignore), looker.run(request, ignore)))
+
+    summaries = asyncio.run(both())
+    assert len(store.stored) == len(games)
+    assert {record.game.game_id for record in store.stored.values()} == {g.game_id for g in games}
+    stored_wins = sum(record.won for record in store.stored.values())
+    # The expert wins every game it plays; the slower of the two, it lost the race for some.
+    assert stored_wins < len(games)
+    for summary in summaries:
+        assert summary.overall.episodes == len(games)
+        assert summary.overall.wins == stored_wins
+
+
+class SlowExpert(ExpertPolicy):
+    async def decide(self, view: TurnView) -> Decision:
+        await asyncio.sleep(0.02)
+        return await super().decide(view)
+
+
+class Looker:
+    needs_expert_plan = False
+
+    async def decide(self, view: TurnView) -> Decision:
+        await asyncio.sleep(0)
+        return Decision(action="look")
 
 
 def test_an_unexpected_policy_failure_still_stores_the_episode_and_closes_the_session() -> None:
