@@ -28,14 +28,12 @@ from agent_service.vocabulary import (
     parse_setting,
 )
 from alfagent.agent.v1 import agent_pb2
+from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors, ids
+from alfagent_common.game_proto import game_to_proto, source_from_proto
 from alfagent_common.games import DEFAULT_SPLIT
 from alfagent_common.versions import UNKNOWN, GameVersions, alfagent_version
-
-_SOURCE_TO_PROTO = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
-_SOURCE_FROM_PROTO = {value: key for key, value in _SOURCE_TO_PROTO.items()}
-
 
 # Both requests carry the same policy settings under the same field names.
 SettingsRequest = agent_pb2.RunEpisodeRequest | agent_pb2.RunEvaluationRequest
@@ -88,17 +86,18 @@ def game_from_proto(game: trajectory_pb2.Game) -> GameRef:
         split=game.split,
         task_type=game.task_type,
         task=game.task,
-        source=_SOURCE_FROM_PROTO.get(game.source, "unknown"),
+        source=source_from_proto(game.source),
     )
 
 
-def game_to_proto(game: GameRef) -> trajectory_pb2.Game:
-    return trajectory_pb2.Game(
-        game_id=game.game_id,
-        split=game.split,
-        task_type=game.task_type,
-        task=game.task,
-        source=_SOURCE_TO_PROTO.get(game.source, trajectory_pb2.GAME_SOURCE_UNSPECIFIED),
+def reset_request_to_proto(request: EpisodeRequest, with_expert_plan: bool) -> env_pb2.ResetRequest:
+    return env_pb2.ResetRequest(
+        game_id=request.game_id,
+        split=request.split,
+        task_type=request.task_type,
+        index=request.index,
+        with_expert_plan=with_expert_plan,
+        max_steps=request.max_steps,
     )
 
 

@@ -156,16 +156,7 @@ def domain_verdict(error: Exception) -> Verdict:
 class EnvApi(Protocol):
     """What the agent's episode loop calls on the env (EnvClient and ReplicatedEnvClient)."""
 
-    async def reset(
-        self,
-        *,
-        game_id: str = "",
-        split: str = "",
-        task_type: str = "",
-        index: int = 0,
-        with_expert_plan: bool = False,
-        max_steps: int = 0,
-    ) -> env_pb2.ResetResponse: ...
+    async def reset(self, request: env_pb2.ResetRequest) -> env_pb2.ResetResponse: ...
 
     async def step(self, session_id: str, action: str) -> env_pb2.StepResponse: ...
 
@@ -192,25 +183,9 @@ class ReplicatedEnvClient:
             self._clients[address] = cached
         return cached[1]
 
-    async def reset(
-        self,
-        *,
-        game_id: str = "",
-        split: str = "",
-        task_type: str = "",
-        index: int = 0,
-        with_expert_plan: bool = False,
-        max_steps: int = 0,
-    ) -> env_pb2.ResetResponse:
+    async def reset(self, request: env_pb2.ResetRequest) -> env_pb2.ResetResponse:
         async def reset(address: str) -> env_pb2.ResetResponse:
-            return await self._client(address).reset(
-                game_id=game_id,
-                split=split,
-                task_type=task_type,
-                index=index,
-                with_expert_plan=with_expert_plan,
-                max_steps=max_steps,
-            )
+            return await self._client(address).reset(request)
 
         _, response = await self._replicas.replicas.place(
             reset, session_of=lambda r: r.session_id, verdict=domain_verdict

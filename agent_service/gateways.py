@@ -59,14 +59,7 @@ class RemoteEnv:
         return await retrying(self._reset, request, with_expert_plan=with_expert_plan)
 
     async def _reset(self, request: EpisodeRequest, *, with_expert_plan: bool) -> EnvSession:
-        response = await self._client.reset(
-            game_id=request.game_id,
-            split=request.split,
-            task_type=request.task_type,
-            index=request.index,
-            with_expert_plan=with_expert_plan,
-            max_steps=request.max_steps,
-        )
+        response = await self._client.reset(convert.reset_request_to_proto(request, with_expert_plan))
         return EnvSession(
             response.session_id,
             convert.game_from_proto(response.game),

@@ -12,6 +12,7 @@ from agent_service.episode import EpisodeDefaults, EpisodeOutcome, EpisodeRecord
 from agent_service.evaluation import Evaluator, Progress
 from agent_service.runner import EpisodeRunner
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
+from alfagent_common.game_proto import game_to_proto
 from alfagent_common.grpc_errors import Context
 
 Event = TypeVar("Event")
@@ -77,7 +78,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
             if step is None:
                 started = agent_pb2.EpisodeStarted(
                     trajectory_id=record.trajectory_id,
-                    game=convert.game_to_proto(record.game),
+                    game=game_to_proto(record.game),
                     observation=record.initial_observation,
                 )
                 await events.put(agent_pb2.EpisodeEvent(started=started))

@@ -2,7 +2,7 @@
 
 async with grpc.aio.insecure_channel(os.environ["ENV_ADDR"], options=CHANNEL_OPTIONS) as channel:
     env = EnvClient(channel)
-    reset = await env.reset(task_type="pick_and_place_simple")
+    reset = await env.reset(env_pb2.ResetRequest(task_type="pick_and_place_simple"))
     step = await env.step(reset.session_id, "look")
 """
 
@@ -22,24 +22,7 @@ class EnvClient(ServiceClient):
         super().__init__(timeout_seconds=timeout_seconds)
         self._stub = env_pb2_grpc.EnvServiceStub(channel)
 
-    async def reset(
-        self,
-        *,
-        game_id: str = "",
-        split: str = "",
-        task_type: str = "",
-        index: int = 0,
-        with_expert_plan: bool = False,
-        max_steps: int = 0,
-    ) -> env_pb2.ResetResponse:
-        request = env_pb2.ResetRequest(
-            game_id=game_id,
-            split=split,
-            task_type=task_type,
-            index=index,
-            with_expert_plan=with_expert_plan,
-            max_steps=max_steps,
-        )
+    async def reset(self, request: env_pb2.ResetRequest) -> env_pb2.ResetResponse:
         return await self._call(self._stub.Reset, request)
 
     async def step(self, session_id: str, action: str) -> env_pb2.StepResponse:

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common.game_proto import game_to_proto
 from alfagent_common.versions import GameVersions, alfagent_version
-from env_service.games.catalog import GameInfo
 from env_service.sessions import GameSelection, ResetResult, StepResult
-
-_SOURCES = {"official": trajectory_pb2.OFFICIAL, "generated": trajectory_pb2.GENERATED}
-
-
-def game_to_proto(game: GameInfo) -> trajectory_pb2.Game:
-    return trajectory_pb2.Game(
-        game_id=game.game_id,
-        split=game.split,
-        task_type=game.task_type,
-        task=game.task,
-        source=_SOURCES.get(game.source, trajectory_pb2.GAME_SOURCE_UNSPECIFIED),
-    )
 
 
 def selection_from_proto(request: env_pb2.ResetRequest) -> GameSelection:

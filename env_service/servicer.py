@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
+from alfagent_common.game_proto import game_to_proto
 from alfagent_common.grpc_errors import Context
 from alfagent_common.logs import bind
 from env_service import convert
@@ -22,7 +23,7 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
             request.split, request.task_type, request.page_size, request.page_token
         )
         return env_pb2.ListGamesResponse(
-            games=[convert.game_to_proto(game) for game in games],
+            games=[game_to_proto(game) for game in games],
             next_page_token=next_token,
             total_size=total,
         )

@@ -74,7 +74,7 @@ def store_get(trajectory_id: str, timeout_seconds: float | None = 30.0) -> BaseE
 def env_reset(game_id: str) -> BaseException | str:
     async def body(channel: grpc.aio.Channel) -> BaseException | str:
         try:
-            return (await EnvClient(channel).reset(game_id=game_id)).session_id
+            return (await EnvClient(channel).reset(env_pb2.ResetRequest(game_id=game_id))).session_id
         except errors.AlfagentError as error:
             return error
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_clients.env import EnvClient
 from alfagent_common.errors import AlfagentError, Unavailable
@@ -63,7 +64,7 @@ async def plans_from_env(
                 if unreachable:
                     return
                 try:
-                    reset = await env.reset(game_id=game_id, with_expert_plan=True)
+                    reset = await env.reset(env_pb2.ResetRequest(game_id=game_id, with_expert_plan=True))
                 except Unavailable as error:
                     unreachable.append(str(error))
                     return

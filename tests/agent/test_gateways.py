@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,7 @@ class RestartingEnvClient:
         self.down_for = down_for
         self.error = error
 
-    async def reset(self, **fields: Any) -> env_pb2.ResetResponse:
+    async def reset(self, request: env_pb2.ResetRequest) -> env_pb2.ResetResponse:
         self.calls += 1
         if self.calls <= self.down_for:
             raise self.error("env_service: UNAVAILABLE: connection refused")

@@ -181,18 +181,18 @@ def test_replicas_that_appear_and_disappear_between_resolutions(three: Cluster) 
         replicas = ChangingReplicas([a])
         client = ReplicatedEnvClient(replicas)
         await replicas.wait_ready()
-        first = await client.reset()
+        first = await client.reset(env_pb2.ResetRequest())
         assert replicas.replicas.replica_of(first.session_id) == a
         # b appears: the next sessions go there, a being busier.
         replicas.answer = [a, b]
         await replicas.refresh()
-        second = await client.reset()
+        second = await client.reset(env_pb2.ResetRequest())
         assert replicas.replicas.replica_of(second.session_id) == b
         # a disappears from the name: no new sessions there, but its session plays on.
         replicas.answer = [b]
         await replicas.refresh()
         for _ in range(3):
-            session = await client.reset()
+            session = await client.reset(env_pb2.ResetRequest())
             assert replicas.replicas.replica_of(session.session_id) == b
             await client.close(session.session_id)
         assert (await client.step(first.session_id, "look")).step_index == 1
@@ -204,7 +204,7 @@ def test_replicas_that_appear_and_disappear_between_resolutions(three: Cluster) 
         # ...and when it comes back it takes sessions again, over a new channel.
         replicas.answer = [a, b]
         await replicas.refresh()
-        third = await client.reset()
+        third = await client.reset(env_pb2.ResetRequest())
         assert replicas.replicas.replica_of(third.session_id) == a
         assert (await client.step(third.session_id, "look")).step_index == 1
         for session_id in (second.session_id, third.session_id):
