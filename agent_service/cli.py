@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
 import grpc
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
+from agent_service import episode_text
 from agent_service.report.cli import add_report_command, run_report
 from agent_service.runner import new_run_id
 from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode, choices
@@ -184,10 +184,6 @@ def run_eval(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 0
 
 
-def _indent(text: str) -> str:
-    return textwrap.indent(text.strip(), "      ")
-
-
 def run_episode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     request = agent_pb2.RunEpisodeRequest(
         game_id=args.game_id,
@@ -203,33 +199,12 @@ def run_episode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             for event in stub.StreamEpisode(request):
                 kind = event.WhichOneof("event")
                 if kind == "started":
-                    print(
-                        f"game: {event.started.game.game_id}\n{_indent(event.started.observation)}\n",
-                        file=out,
-                    )
+                    lines = episode_text.started_lines(event.started)
                 elif kind == "step":
-                    step = event.step
-                    for thought in filter(None, step.thought.split("\n")):
-                        print(f"      think: {thought}", file=out)
-                    grounding = f"  [{step.grounding}]" if step.grounding not in ("", "policy") else ""
-                    timing = f"  ({step.llm_latency_ms / 1000:.1f} s)" if step.llm_latency_ms else ""
-                    print(f"  {step.index:>2}. > {step.action}{grounding}{timing}", file=out)
-                    if step.raw_output and step.raw_output.strip() != step.action:
-                        # What the model wrote when it is not simply the command sent.
-                        print(f"      model wrote: {step.raw_output!r}", file=out)
-                    print(_indent(step.observation), file=out)
+                    lines = episode_text.step_lines(event.step)
                 else:
-                    result = event.result
-                    reason = trajectory_pb2.EndReason.Name(result.end_reason)
-                    print(
-                        f"\nwon: {result.won}  end_reason: {reason}  steps: {result.steps}  tokens: "
-                        f"{result.usage.prompt_tokens}/{result.usage.completion_tokens} "
-                        f"({result.usage.cached_prompt_tokens} prompt tokens cached)  "
-                        f"trajectory: {result.trajectory_id}",
-                        file=out,
-                    )
-                    if result.error:
-                        print(f"error: {result.error}", file=out)
+                    lines = episode_text.result_lines(event.result)
+                print("\n".join(lines), file=out, flush=True)
         except grpc.RpcError as error:
             print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
             return 2

@@ -8,12 +8,12 @@ sent and what the game answered, with the time and tokens each step took. Withou
 from __future__ import annotations
 
 import os
-import textwrap
 import time
 from pathlib import Path
 
 import grpc
 
+from agent_service import episode_text
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
@@ -30,25 +30,6 @@ LLM_MAX_STEPS = 20
 EXPERT_EPISODE_TIMEOUT_SECONDS = 300
 
 
-def _indent(text: str) -> str:
-    return textwrap.indent(text.strip(), "      ")
-
-
-def _took(milliseconds: float) -> str:
-    return f"{milliseconds:.0f} ms" if milliseconds < 1000 else f"{milliseconds / 1000:.1f} s"
-
-
-def _print_step(step: trajectory_pb2.Step) -> None:
-    for thought in filter(None, step.thought.split("\n")):
-        print(f"      think: {thought}")
-    cost = _took(step.latency_ms)
-    if step.usage.prompt_tokens:
-        cost += f", {step.usage.prompt_tokens} prompt + {step.usage.completion_tokens} completion tokens"
-    grounding = f" [{step.grounding}]" if step.grounding not in ("", "policy", "exact") else ""
-    print(f"  {step.index:>2}. > {step.action}{grounding}    ({cost})")
-    print(_indent(step.observation), flush=True)
-
-
 async def stream_episode(
     agent: agent_pb2_grpc.AgentServiceAsyncStub, request: agent_pb2.RunEpisodeRequest, timeout: float | None
 ) -> agent_pb2.EpisodeResult:
@@ -56,21 +37,13 @@ async def stream_episode(
     async for event in agent.StreamEpisode(request, timeout=timeout):
         kind = event.WhichOneof("event")
         if kind == "started":
-            game = event.started.game
-            print(f"game:  {game.game_id}  ({trajectory_pb2.GameSource.Name(game.source).lower()} game)")
-            print(f"task:  {game.task}\n")
-            print(_indent(event.started.observation), "\n", flush=True)
+            lines = episode_text.started_lines(event.started)
         elif kind == "step":
-            _print_step(event.step)
+            lines = episode_text.step_lines(event.step)
         else:
             result = event.result
-    reason = trajectory_pb2.EndReason.Name(result.end_reason)
-    print(
-        f"\nwon: {result.won}   end_reason: {reason}   steps: {result.steps}   "
-        f"duration: {_took(result.duration_ms)}"
-    )
-    if result.error:
-        print(f"error: {result.error}")
+            lines = episode_text.result_lines(result)
+        print("\n".join(lines), flush=True)
     return result
 
 

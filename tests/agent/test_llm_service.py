@@ -161,7 +161,11 @@ def test_cli_episode_prints_the_steps(local: Services) -> None:
         "episode", "--agent-addr", local.agent, "--policy", "EXPERT", "--task-type", "pick_and_place_simple"
     )
     assert result.returncode == 0, result.stderr
-    assert " 1. > go to " in result.stdout and "won: True  end_reason: WON" in result.stdout
+    assert (
+        " 1. > go to " in result.stdout
+        and "won: True  end_reason: WON" in result.stdout
+        and "trajectory: t-" in result.stdout
+    )
 
 
 def stored_trajectory_ids(store_address: str, run_id: str) -> list[str]:
