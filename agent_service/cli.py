@@ -197,14 +197,7 @@ def run_episode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         try:
             for event in stub.StreamEpisode(request):
-                kind = event.WhichOneof("event")
-                if kind == "started":
-                    lines = episode_text.started_lines(event.started)
-                elif kind == "step":
-                    lines = episode_text.step_lines(event.step)
-                else:
-                    lines = episode_text.result_lines(event.result)
-                print("\n".join(lines), file=out, flush=True)
+                print("\n".join(episode_text.event_lines(event)), file=out, flush=True)
         except grpc.RpcError as error:
             print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
             return 2

@@ -56,3 +56,13 @@ def result_lines(result: agent_pb2.EpisodeResult) -> list[str]:
     if result.error:
         lines.append(f"error: {result.error}")
     return lines
+
+
+def event_lines(event: agent_pb2.EpisodeEvent) -> list[str]:
+    """The lines of one StreamEpisode event, whichever it is."""
+    kind = event.WhichOneof("event")
+    if kind == "started":
+        return started_lines(event.started)
+    if kind == "step":
+        return step_lines(event.step)
+    return result_lines(event.result)

@@ -35,15 +35,9 @@ async def stream_episode(
 ) -> agent_pb2.EpisodeResult:
     result = agent_pb2.EpisodeResult()
     async for event in agent.StreamEpisode(request, timeout=timeout):
-        kind = event.WhichOneof("event")
-        if kind == "started":
-            lines = episode_text.started_lines(event.started)
-        elif kind == "step":
-            lines = episode_text.step_lines(event.step)
-        else:
+        if event.HasField("result"):
             result = event.result
-            lines = episode_text.result_lines(result)
-        print("\n".join(lines), flush=True)
+        print("\n".join(episode_text.event_lines(event)), flush=True)
     return result
 
 

@@ -13,17 +13,22 @@ ALFAGENT_REQUIRE_CONTAINERS=1 (CI sets it) that skip is a failure instead.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from launcher.llm import free_port
+from launcher.processes import REPO_ROOT
 from launcher.stack import start_stack
-from tests.containers.engine import ComposeStack, EngineMissing, find_engine
+from tests.containers.engine import ComposeStack, engine_or_skip
 
 ON_CONTAINERS = os.environ.get("ALFAGENT_TEST_STACK", "processes") == "containers"
 # The container tests need the container stack: collected only when the tests run against it.
@@ -47,16 +52,26 @@ def scrubbed_environ(**overrides: str) -> dict[str, str]:
     return {**base, **overrides}
 
 
+def run_json_module(module: str, *args: str, timeout: float = 300) -> dict[str, Any]:
+    """`python -m module args...` in its own process from the repository root, with a scrubbed
+    environment; the JSON object its last line of output holds."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=scrubbed_environ(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
 @pytest.fixture(scope="session")
 def container_stack() -> Iterator[ComposeStack]:
     """The compose stack as a container engine runs it, healthy; removed with its volumes after."""
-    try:
-        engine = find_engine()
-    except EngineMissing as missing:
-        if os.environ.get("ALFAGENT_REQUIRE_CONTAINERS") == "1":
-            pytest.fail(f"ALFAGENT_REQUIRE_CONTAINERS=1 but {missing}")
-        pytest.skip(str(missing))
-    stack = ComposeStack(engine)
+    stack = ComposeStack(engine_or_skip())
     stack.build_missing_images()
     stack.down(volumes=True)  # what an interrupted earlier run left
     stack.up()

@@ -10,8 +10,6 @@ reach 1.0 exactly then.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +20,14 @@ from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from env_service.games.catalog import Catalog
 from env_service.games.names import TASK_TYPES
 from launcher.processes import REPO_ROOT
-from tests.conftest import scrubbed_environ
+from tests.conftest import run_json_module
 
 PROBES = ["look", "inventory", "fly to the moon"]
 CATALOG = Catalog.from_roots([REPO_ROOT / "env_service" / "data"])
 
 
 def upstream(game_file: Path, actions: list[str]) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.upstream_alfworld", str(game_file), json.dumps(actions)],
-        cwd=REPO_ROOT,
-        env=scrubbed_environ(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    report: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return report
+    return run_json_module("bench.upstream_alfworld", str(game_file), json.dumps(actions))
 
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)

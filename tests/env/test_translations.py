@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +9,7 @@ from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
 from env_service.translations import TranslationCache
 from launcher.processes import REPO_ROOT
-from tests.conftest import scrubbed_environ
+from tests.conftest import run_json_module
 
 CATALOG = Catalog.from_roots([REPO_ROOT / "env_service" / "data"])
 
@@ -74,17 +71,7 @@ def test_the_directory_is_configured_like_the_catalog_cache() -> None:
 
 
 def probe(directory: Path, game: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.env.translation_probe", str(directory), str(game)],
-        cwd=REPO_ROOT,
-        env=scrubbed_environ(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return answer
+    return run_json_module("tests.env.translation_probe", str(directory), str(game))
 
 
 def test_a_new_worker_process_reads_what_an_earlier_one_translated(tmp_path: Path) -> None:

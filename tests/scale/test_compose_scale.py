@@ -18,7 +18,7 @@ import pytest
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common.healthcheck import check
-from tests.containers.engine import ROOT, Engine, EngineMissing, find_engine
+from tests.containers.engine import ROOT, Engine, engine_or_skip
 
 PROJECT = "alfagent-scale-test"
 AGENT = "127.0.0.1:63151"
@@ -38,12 +38,7 @@ def compose(engine: Engine, *args: str, timeout: float = 600) -> subprocess.Comp
 
 @pytest.fixture
 def scaled() -> Iterator[Engine]:
-    try:
-        engine = find_engine()
-    except EngineMissing as missing:
-        if os.environ.get("ALFAGENT_REQUIRE_CONTAINERS") == "1":
-            pytest.fail(f"ALFAGENT_REQUIRE_CONTAINERS=1 but {missing}")
-        pytest.skip(str(missing))
+    engine = engine_or_skip()
     remove(engine)
     compose(engine, "up", "-d", "--no-build", "--scale", "env=3", "env", "store", "agent")
     try:
