@@ -2,7 +2,8 @@
 
 Each prints its own figures; bench/RESULTS.md holds the latest ones with the command that made
 them. Run one alone with `python -m bench.bench_env` (or bench_catalog, bench_replan, bench_store,
-bench_agent, bench_report).
+bench_agent, bench_report). bench_llm is not among them: its runs with the local model take
+hours on 2 cores, and are started one by one (see its docstring).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 BENCHMARKS = [
     "bench.bench_env",
+    "bench.bench_translations",
     "bench.bench_catalog",
     "bench.bench_replan",
     "bench.bench_store",

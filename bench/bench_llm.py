@@ -1,0 +1,616 @@
+"""The local model as the agent: success, steps, tokens and speed on generated games, CPU only.
+
+    python -m bench.bench_llm play --model qwen2.5-coder-1.5b-instruct-q4_k_m --prompt-mode react \
+        --games 30 --run-id llm-1.5b-react
+    python -m bench.bench_llm table llm-1.5b-react llm-1.5b-admissible ...
+    python -m bench.bench_llm cache --run-id llm-1.5b-react       # prompt cache: stable vs window
+    python -m bench.bench_llm servers --llama-cpp-python /opt/llama-cpp-python/bin/python
+
+`play` starts the four services as processes (`launcher.stack`, the `llm` service serving
+`--model`) with the store in var/bench-llm/store, and runs one `RunEvaluation` of `--games`
+games of generated_eval (taken round-robin over the six task types, so 30 games are 5 of each).
+The evaluation is resumable: the same command with the same run id plays only the games not yet
+stored, so a long run can be stopped and continued. Its figures are read back from the stored
+trajectories, and appended with the run's wall time and the machine's load to
+var/bench-llm/results.jsonl. `table` prints the RESULTS.md rows of stored runs.
+
+Seconds per step is the agent's own `latency_ms` per step: the model's calls (thoughts included),
+the wait for a free server slot, and the env step. Results on generated games are never
+comparable to published ALFWorld numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from agent_service.gateways import RemoteEnv
+from agent_service.llm.client import Message
+from agent_service.llm.fewshot import FewShotLibrary
+from agent_service.llm.prompts import (
+    REPEAT_NOTE_AFTER,
+    PastStep,
+    build_prompt,
+    dropped_note,
+    repeat_note,
+    system_message,
+)
+from agent_service.llm.tokens import TokenCounter
+from agent_service.vocabulary import PromptMode
+from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
+from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_clients.env import EnvClient
+from alfagent_common.stats import wilson_interval
+from bench.bench_agent import stack_environ
+from launcher.llm import free_port, start_llm
+from launcher.processes import start_service, stop_process_group
+from launcher.stack import start_stack
+from llm_service import models, paths
+
+ROOT = Path("var/bench-llm")
+STORE_DIR = ROOT / "store"
+RESULTS = ROOT / "results.jsonl"
+# Identical commands in a row that the repeat analysis reports on.
+STREAKS = (3, 5, 10)
+
+
+# -- reading stored runs --------------------------------------------------------------------------
+
+
+def stored(store_dir: Path, run_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The stored trajectories of each run, read from the store's segments (one JSON per line)."""
+    wanted = set(run_ids)
+    runs: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in wanted}
+    for segment in sorted(store_dir.glob("trajectories-*.jsonl")):
+        with segment.open() as lines:
+            for line in lines:
+                record = json.loads(line)
+                if record.get("run_id") in wanted:
+                    runs[record["run_id"]].append(record)
+    return runs
+
+
+def longest_streak(actions: list[str]) -> int:
+    """The most times one command was sent in a row."""
+    best = run = 0
+    previous = None
+    for action in actions:
+        run = run + 1 if action == previous else 1
+        previous = action
+        best = max(best, run)
+    return best
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    run_id: str
+    model: str
+    model_sha256: str
+    prompt_mode: str
+    max_steps: int
+    episodes: int
+    wins: int
+    success_ci: tuple[float, float]
+    wins_by_type: dict[str, str]
+    mean_steps: float
+    mean_goal_progress: float
+    steps: int
+    llm_calls_per_step: float
+    prompt_tokens_per_step: float
+    completion_tokens_per_step: float
+    # Prompt tokens the server took from its cache, over all prompt tokens of the run.
+    cached_share: float
+    # The same share per step, its median (what a typical step reused).
+    cached_share_median_step: float
+    seconds_per_step: float
+    llm_seconds_per_step: float
+    end_reasons: dict[str, int]
+    # Episodes with a command sent N times in a row, and how many of those were won anyway.
+    streaks: dict[int, tuple[int, int]]
+
+
+def figures(run_id: str, trajectories: list[dict[str, Any]]) -> RunFigures:
+    if not trajectories:
+        raise SystemExit(f"no stored trajectories of run {run_id!r} in {STORE_DIR}")
+    steps = [step for t in trajectories for step in t.get("steps", [])]
+    wins = sum(bool(t.get("won")) for t in trajectories)
+    by_type: dict[str, list[bool]] = {}
+    for t in trajectories:
+        by_type.setdefault(t["game"]["task_type"], []).append(bool(t.get("won")))
+    usage = [step.get("usage", {}) for step in steps]
+    prompt = sum(u.get("prompt_tokens", 0) for u in usage)
+    shares = [u.get("cached_prompt_tokens", 0) / u["prompt_tokens"] for u in usage if u.get("prompt_tokens")]
+    first = trajectories[0]
+    streaks = {
+        n: (
+            sum(longest_streak([s["action"] for s in t.get("steps", [])]) >= n for t in trajectories),
+            sum(
+                longest_streak([s["action"] for s in t.get("steps", [])]) >= n and bool(t.get("won"))
+                for t in trajectories
+            ),
+        )
+        for n in STREAKS
+    }
+    # A step's calls: one per thought, one for the command (the thoughts are stored joined by \n).
+    calls = sum(1 + len([x for x in step.get("thought", "").split("\n") if x]) for step in steps)
+    return RunFigures(
+        run_id=run_id,
+        model=first.get("model", ""),
+        model_sha256=first.get("model_sha256", ""),
+        prompt_mode=first.get("settings", {}).get("prompt_mode", ""),
+        max_steps=first.get("settings", {}).get("max_steps", 0),
+        episodes=len(trajectories),
+        wins=wins,
+        success_ci=wilson_interval(wins, len(trajectories)),
+        wins_by_type={k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_type.items())},
+        mean_steps=len(steps) / len(trajectories),
+        mean_goal_progress=statistics.fmean(t.get("goal_progress", 0.0) for t in trajectories),
+        steps=len(steps),
+        llm_calls_per_step=calls / max(len(steps), 1),
+        prompt_tokens_per_step=prompt / max(len(steps), 1),
+        completion_tokens_per_step=sum(u.get("completion_tokens", 0) for u in usage) / max(len(steps), 1),
+        cached_share=sum(u.get("cached_prompt_tokens", 0) for u in usage) / max(prompt, 1),
+        cached_share_median_step=statistics.median(shares) if shares else 0.0,
+        seconds_per_step=statistics.fmean(s.get("latency_ms", 0.0) for s in steps) / 1000 if steps else 0.0,
+        llm_seconds_per_step=statistics.fmean(s.get("llm_latency_ms", 0.0) for s in steps) / 1000
+        if steps
+        else 0.0,
+        end_reasons=dict(Counter(t.get("end_reason", "END_REASON_UNSPECIFIED") for t in trajectories)),
+        streaks=streaks,
+    )
+
+
+def table_rows(all_figures: list[RunFigures]) -> str:
+    head = (
+        "| run id | model | prompt mode | won | 95% Wilson | mean steps | goal progress | "
+        "prompt tok/step | completion tok/step | cached share | s/step (LLM) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    rows = [
+        f"| `{f.run_id}` | {f.model} | {f.prompt_mode} | {f.wins}/{f.episodes} "
+        f"({f.wins / f.episodes:.0%}) | {f.success_ci[0]:.0%} to {f.success_ci[1]:.0%} | "
+        f"{f.mean_steps:.1f} | {f.mean_goal_progress:.2f} | "
+        f"{f.prompt_tokens_per_step:,.0f} | {f.completion_tokens_per_step:.1f} | "
+        f"{f.cached_share:.0%} | {f.seconds_per_step:.2f} ({f.llm_seconds_per_step:.2f}) |"
+        for f in all_figures
+    ]
+    details = [
+        f"- `{f.run_id}`: by type {f.wins_by_type}; end reasons {f.end_reasons}; "
+        f"{f.llm_calls_per_step:.2f} model calls per step; median step's cached share "
+        f"{f.cached_share_median_step:.0%}; episodes with a command repeated "
+        + ", ".join(f"{n} times in a row: {had} ({won} won)" for n, (had, won) in f.streaks.items())
+        + f"; model file SHA-256 {f.model_sha256[:12]}…"
+        for f in all_figures
+    ]
+    return head + "\n".join(rows) + "\n\n" + "\n".join(details)
+
+
+# -- playing a run ----------------------------------------------------------------------------
+
+
+class LoadSampler:
+    """The 1-minute load average every 30 s while a run plays: how busy the machine was."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(30.0):
+            self.samples.append(os.getloadavg()[0])
+
+    @contextmanager
+    def running(self) -> Iterator[LoadSampler]:
+        self._thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {}
+        return {"mean": statistics.fmean(self.samples), "max": max(self.samples)}
+
+
+def evaluation_request(args: argparse.Namespace) -> agent_pb2.RunEvaluationRequest:
+    return agent_pb2.RunEvaluationRequest(
+        split="generated_eval",
+        limit=args.games,
+        concurrency=args.concurrency,
+        policy=trajectory_pb2.LLM,
+        run_id=args.run_id,
+        max_steps=args.max_steps,
+        prompt_mode=args.prompt_mode,
+        model=args.served_name or "",
+        max_repeated_actions=args.max_repeated_actions,
+    )
+
+
+def run_evaluation(agent: str, request: agent_pb2.RunEvaluationRequest) -> agent_pb2.EvaluationSummary:
+    with grpc.insecure_channel(agent) as channel:
+        events = agent_pb2_grpc.AgentServiceStub(channel).RunEvaluation(request, timeout=6 * 3600)
+        for event in events:
+            if event.HasField("progress"):
+                progress = event.progress
+                episode = progress.episode
+                print(
+                    f"  [{progress.completed}/{progress.total}] {episode.game_id}: "
+                    f"{trajectory_pb2.EndReason.Name(episode.end_reason)}, {episode.steps} steps",
+                    flush=True,
+                )
+            elif event.HasField("summary"):
+                return event.summary
+    raise RuntimeError("RunEvaluation ended without a summary")
+
+
+def play(args: argparse.Namespace) -> int:
+    models.find(args.model)  # an unknown name fails here, not after the services started
+    run_dir = ROOT / "logs" / args.run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    STORE_DIR.mkdir(parents=True, exist_ok=True)
+    extra = {"LLM_MODEL": args.model}
+    if args.base_url:
+        # Another server (e.g. llama-cpp-python's): the agent calls it instead of starting `llm`.
+        extra = {"OPENAI_BASE_URL": args.base_url, "ALFAGENT_MODEL": args.served_name or args.model}
+    environ = stack_environ(**extra)
+    print(f"{args.run_id}: starting the services (logs in {run_dir})", flush=True)
+    stack = start_stack(
+        run_dir=run_dir, store_dir=STORE_DIR, environ=environ, llm_port=None if args.base_url else 0
+    )
+    sampler = LoadSampler()
+    try:
+        with sampler.running():
+            started = time.perf_counter()
+            summary = run_evaluation(stack.agent.address, evaluation_request(args))
+            wall = time.perf_counter() - started
+    finally:
+        stack.stop()
+    run = figures(args.run_id, stored(STORE_DIR, [args.run_id])[args.run_id])
+    played_steps = run.steps  # of every stored episode; `resumed` ones were played before
+    record = {
+        "run_id": args.run_id,
+        "wall_seconds": wall,
+        "resumed": summary.resumed,
+        "concurrency": args.concurrency,
+        "load": sampler.summary(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "figures": asdict(run),
+    }
+    with RESULTS.open("a") as results:
+        results.write(json.dumps(record) + "\n")
+    print(table_rows([run]))
+    if not summary.resumed:
+        print(f"wall {wall:.0f} s for {played_steps} steps: {wall / max(played_steps, 1):.2f} s per step")
+    print(f"load average while playing: {sampler.summary()}")
+    return 0
+
+
+# -- prompt cache: a prefix-stable prompt against a sliding window ------------------------------
+
+
+def shown_steps(trajectory: dict[str, Any], repeat_note_after: int = REPEAT_NOTE_AFTER) -> list[PastStep]:
+    """The episode's steps as the model saw them: its thoughts, the command, the answer with the
+    note on repeated commands (as `LLMPolicy` shows them)."""
+    seen: Counter[tuple[str, str]] = Counter()
+    steps = []
+    for step in trajectory.get("steps", []):
+        action, observation = step["action"], step.get("observation", "")
+        seen[(action, observation)] += 1
+        if repeat_note_after <= seen[(action, observation)]:
+            observation += repeat_note(seen[(action, observation)])
+        thoughts = tuple(t for t in step.get("thought", "").split("\n") if t)
+        steps.append(PastStep(thoughts, action, observation))
+    return steps
+
+
+def window_prompt(
+    *, system: str, opening: str, steps: list[PastStep], budget_tokens: int, counter: TokenCounter
+) -> list[Message]:
+    """The common alternative: the newest steps that fit, dropping the oldest one at a time, so
+    the prompt's prefix moves on every turn once the budget is reached."""
+    fixed = counter.message(Message("system", system)) + counter.message(Message("user", opening))
+    sizes = [counter.messages(step.messages) for step in steps]
+    first = 0
+    while (
+        first < len(steps) and fixed + sum(sizes[first:]) + counter.text(dropped_note(first)) > budget_tokens
+    ):
+        first += 1
+    messages = [Message("system", system), Message("user", opening + (dropped_note(first) if first else ""))]
+    for step in steps[first:]:
+        messages.extend(step.messages)
+    return messages
+
+
+def complete_once(base_url: str, model: str, messages: list[Message]) -> tuple[int, int]:
+    """(prompt tokens, of which cached) of one call that generates a single token."""
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": 1,
+            "temperature": 0,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{base_url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        answer = json.load(response)
+    usage = answer["usage"]
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or answer.get("timings", {}).get(
+        "cache_n", 0
+    )
+    return int(usage["prompt_tokens"]), int(cached)
+
+
+async def system_messages(env_address: str, task_types: Iterable[str], mode: PromptMode) -> dict[str, str]:
+    """The system message of each task type: the agent's instructions and few-shot examples."""
+    async with grpc.aio.insecure_channel(env_address) as channel:
+        library = FewShotLibrary(RemoteEnv(EnvClient(channel)))
+        return {
+            task_type: system_message(mode, await library.examples(task_type)) for task_type in task_types
+        }
+
+
+def replay(
+    base_url: str,
+    model: str,
+    trajectories: list[dict[str, Any]],
+    systems: dict[str, str],
+    budget: int,
+    max_steps: int,
+) -> dict[str, dict[str, float]]:
+    """Each episode's prompts, one per step, sent to the server in both layouts; the share of
+    prompt tokens it took from its cache."""
+    counter = TokenCounter()
+    totals = {layout: [0, 0, 0.0] for layout in ("stable", "window")}
+    shares: dict[str, list[float]] = {"stable": [], "window": []}
+    for trajectory in trajectories:
+        system, opening = systems[trajectory["game"]["task_type"]], trajectory["initial_observation"]
+        steps = shown_steps(trajectory)[:max_steps]
+        for layout in ("stable", "window"):
+            dropped = 0
+            for index in range(len(steps) + 1):
+                if layout == "stable":
+                    prompt = build_prompt(
+                        system=system,
+                        opening=opening,
+                        steps=steps[:index],
+                        thoughts=(),
+                        admissible=None,
+                        budget_tokens=budget,
+                        counter=counter,
+                        dropped=dropped,
+                    )
+                    dropped, messages = prompt.dropped_steps, prompt.messages
+                else:
+                    messages = window_prompt(
+                        system=system,
+                        opening=opening,
+                        steps=steps[:index],
+                        budget_tokens=budget,
+                        counter=counter,
+                    )
+                started = time.perf_counter()
+                prompt_tokens, cached = complete_once(base_url, model, messages)
+                totals[layout][0] += prompt_tokens
+                totals[layout][1] += cached
+                totals[layout][2] += time.perf_counter() - started
+                shares[layout].append(cached / prompt_tokens)
+    return {
+        layout: {
+            "calls": len(shares[layout]),
+            "prompt_tokens": totals[layout][0],
+            "cached_share": totals[layout][1] / max(totals[layout][0], 1),
+            "median_step_share": statistics.median(shares[layout]) if shares[layout] else 0.0,
+            "seconds_per_call": totals[layout][2] / max(len(shares[layout]), 1),
+        }
+        for layout in ("stable", "window")
+    }
+
+
+def cache(args: argparse.Namespace) -> int:
+    trajectories = stored(STORE_DIR, [args.run_id])[args.run_id][: args.episodes]
+    if not trajectories:
+        raise SystemExit(f"no stored trajectories of run {args.run_id!r} in {STORE_DIR}")
+    mode = PromptMode(trajectories[0]["settings"]["prompt_mode"])
+    if mode is not PromptMode.REACT:
+        raise SystemExit("the replay rebuilds react prompts (the admissible list is not stored per prompt)")
+    run_dir = ROOT / "logs" / f"cache-{args.run_id}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    environ = stack_environ(LLM_MODEL=trajectories[0]["model"], LLM_PARALLEL="1")
+    llm = start_llm(port=0, log_path=run_dir / "llm.log", environ=environ)
+    env = start_service("env_service", port=0, log_path=run_dir / "env_service.log", environ=environ)
+    try:
+        env.wait_serving()
+        llm.wait_serving()
+        task_types = {t["game"]["task_type"] for t in trajectories}
+        systems = asyncio.run(system_messages(env.address, task_types, mode))
+        model = trajectories[0]["model"]
+        result = replay(f"http://{llm.address}/v1", model, trajectories, systems, args.budget, args.steps)
+    finally:
+        env.stop()
+        llm.stop()
+    record = {
+        "cache_replay": args.run_id,
+        "episodes": len(trajectories),
+        "budget": args.budget,
+        "steps": args.steps,
+        **result,
+    }
+    with RESULTS.open("a") as results:
+        results.write(json.dumps(record) + "\n")
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+# -- llama-server against llama-cpp-python's server ----------------------------------------------
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def llama_cpp_python_server(python: str, model: models.ModelSpec, run_dir: Path) -> Iterator[str]:
+    """llama-cpp-python's OpenAI-compatible server on the same model file: one request at a time,
+    one prompt cache (the previous prompt's prefix), logits kept only for the last token."""
+    port = free_port()
+    model_file = paths.models_dir() / model.filename
+    command = [
+        python, "-m", "llama_cpp.server",
+        "--model", str(model_file),
+        "--model_alias", model.name,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", "8192",
+        "--n_threads", str(os.cpu_count() or 1),
+        "--n_threads_batch", str(os.cpu_count() or 1),
+        "--logits_all", "false",
+    ]  # fmt: skip
+    with (run_dir / "llama-cpp-python.log").open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not answers(f"http://127.0.0.1:{port}/v1/models"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"llama-cpp-python's server did not start; see {run_dir}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stop_process_group(process.pid)
+
+
+def servers(args: argparse.Namespace) -> int:
+    """The same games with each server at concurrency 1 and 2: seconds per step."""
+    model = models.find(args.model)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    rows: list[dict[str, Any]] = []
+    for server in ("llama-server", "llama-cpp-python"):
+        run_dir = ROOT / "logs" / f"servers-{stamp}-{server}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as stack:
+            if server == "llama-server":
+                llm = start_llm(
+                    port=0, log_path=run_dir / "llm.log", environ=stack_environ(LLM_MODEL=model.name)
+                )
+                stack.callback(llm.stop)
+                llm.wait_serving()
+                base_url = f"http://{llm.address}/v1"
+            else:
+                base_url = stack.enter_context(llama_cpp_python_server(args.llama_cpp_python, model, run_dir))
+            environ = stack_environ(OPENAI_BASE_URL=base_url, ALFAGENT_MODEL=model.name)
+            services = start_stack(run_dir=run_dir, store_dir=STORE_DIR, environ=environ)
+            stack.callback(services.stop)
+            for concurrency in (1, 2):
+                run_id = f"servers-{stamp}-{server}-c{concurrency}"
+                request = agent_pb2.RunEvaluationRequest(
+                    split="generated_eval",
+                    task_types=[args.task_type],
+                    limit=args.games,
+                    concurrency=concurrency,
+                    policy=trajectory_pb2.LLM,
+                    run_id=run_id,
+                    max_steps=args.max_steps,
+                )
+                started = time.perf_counter()
+                run_evaluation(services.agent.address, request)
+                wall = time.perf_counter() - started
+                run = figures(run_id, stored(STORE_DIR, [run_id])[run_id])
+                rows.append(
+                    {
+                        "server": server,
+                        "concurrency": concurrency,
+                        "run_id": run_id,
+                        "steps": run.steps,
+                        "wall_seconds": wall,
+                        "wall_seconds_per_step": wall / max(run.steps, 1),
+                        "seconds_per_step": run.seconds_per_step,
+                        "llm_seconds_per_step": run.llm_seconds_per_step,
+                        "cached_share": run.cached_share,
+                        "load": os.getloadavg()[0],
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+    with RESULTS.open("a") as results:
+        results.write(json.dumps({"servers": stamp, "model": model.name, "rows": rows}) + "\n")
+    base = {r["concurrency"]: r["wall_seconds_per_step"] for r in rows if r["server"] == "llama-server"}
+    for row in rows:
+        ratio = row["wall_seconds_per_step"] / base[row["concurrency"]]
+        print(
+            f"| {row['server']} | {row['concurrency']} | {row['steps']} | "
+            f"{row['wall_seconds_per_step']:.2f} | "
+            f"{row['seconds_per_step']:.2f} | {ratio:.2f}x | `{row['run_id']}` |"
+        )
+    return 0
+
+
+def table(args: argparse.Namespace) -> int:
+    runs = stored(STORE_DIR, args.run_ids)
+    print(table_rows([figures(run_id, runs[run_id]) for run_id in args.run_ids]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("play", help="one resumable evaluation with the local model")
+    run.add_argument("--model", default=models.DEFAULT_MODEL, help="the `llm` service's model (LLM_MODEL)")
+    run.add_argument("--prompt-mode", default="react")
+    run.add_argument("--games", type=int, default=30)
+    run.add_argument("--concurrency", type=int, default=2, help="episodes at once (the server has 2 slots)")
+    run.add_argument("--max-steps", type=int, default=50)
+    run.add_argument("--max-repeated-actions", type=int, default=0, help="0: the agent's default")
+    run.add_argument("--run-id", required=True)
+    run.add_argument("--base-url", default="", help="another OpenAI-compatible server instead of `llm`")
+    run.add_argument("--served-name", default="", help="the model name to send (default: the server's)")
+    run.set_defaults(handler=play)
+    rows = commands.add_parser("table", help="RESULTS.md rows of stored runs")
+    rows.add_argument("run_ids", nargs="+")
+    rows.set_defaults(handler=table)
+    replayed = commands.add_parser("cache", help="prompt-cache share: the agent's prompt against a window")
+    replayed.add_argument("--run-id", required=True, help="a stored react run to replay")
+    replayed.add_argument("--episodes", type=int, default=6)
+    replayed.add_argument("--budget", type=int, default=2000, help="prompt tokens (estimated) for both")
+    replayed.add_argument("--steps", type=int, default=30, help="steps replayed per episode")
+    replayed.set_defaults(handler=cache)
+    compared = commands.add_parser("servers", help="llama-server against llama-cpp-python's server")
+    compared.add_argument("--model", default=models.DEFAULT_MODEL)
+    compared.add_argument("--llama-cpp-python", default="/opt/llama-cpp-python/bin/python")
+    # One task type: its episodes share the few-shot prefix, so the comparison is of steps, not
+    # of first prompts (~45 s each on 2 cores).
+    compared.add_argument("--task-type", default="pick_and_place_simple")
+    compared.add_argument("--games", type=int, default=2)
+    compared.add_argument("--max-steps", type=int, default=6)
+    compared.set_defaults(handler=servers)
+    args = parser.parse_args(argv)
+    handler: Any = args.handler
+    return int(handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
