@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import json
 import os
 import statistics
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from agent_service.gateways import RemoteEnv
 from agent_service.llm.client import Message
@@ -56,6 +58,7 @@ from agent_service.vocabulary import PromptMode
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_clients.env import EnvClient
+from alfagent_clients.store import StoreClient
 from alfagent_common.stats import wilson_interval
 from bench.bench_agent import stack_environ
 from launcher.llm import free_port, start_llm
@@ -66,6 +69,10 @@ from llm_service import models, paths
 ROOT = Path("var/bench-llm")
 STORE_DIR = ROOT / "store"
 RESULTS = ROOT / "results.jsonl"
+# The benchmark runs' trajectories, kept in the repository: RESULTS.md's tables are made from them
+# (`table`), and `restore` puts them in a store again, so a run stopped in one session is resumed
+# in another with the same run id.
+DATA_DIR = Path(__file__).resolve().parent / "data" / "llm"
 # Identical commands in a row that the repeat analysis reports on.
 STREAKS = (3, 5, 10)
 
@@ -74,16 +81,21 @@ STREAKS = (3, 5, 10)
 
 
 def stored(store_dir: Path, run_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """The stored trajectories of each run, read from the store's segments (one JSON per line)."""
+    """The trajectories of each run: those in the store's segments (one JSON per line) and those
+    exported to DATA_DIR, each trajectory once."""
     wanted = set(run_ids)
-    runs: dict[str, list[dict[str, Any]]] = {run_id: [] for run_id in wanted}
-    for segment in sorted(store_dir.glob("trajectories-*.jsonl")):
-        with segment.open() as lines:
+    runs: dict[str, dict[str, dict[str, Any]]] = {run_id: {} for run_id in wanted}
+    sources: list[Path] = [
+        *sorted(store_dir.glob("trajectories-*.jsonl")),
+        *sorted(DATA_DIR.glob("*.jsonl.gz")),
+    ]
+    for source in sources:
+        with gzip.open(source, "rt") if source.suffix == ".gz" else source.open() as lines:
             for line in lines:
                 record = json.loads(line)
                 if record.get("run_id") in wanted:
-                    runs[record["run_id"]].append(record)
-    return runs
+                    runs[record["run_id"]].setdefault(record["trajectory_id"], record)
+    return {run_id: list(by_id.values()) for run_id, by_id in runs.items()}
 
 
 def longest_streak(actions: list[str]) -> int:
@@ -567,6 +579,54 @@ def servers(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- keeping runs in the repository ------------------------------------------------------------
+
+
+def export(args: argparse.Namespace) -> int:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    runs = stored(STORE_DIR, args.run_ids)
+    for run_id, trajectories in runs.items():
+        target = DATA_DIR / f"{run_id}.jsonl.gz"
+        lines = sorted(json.dumps(t, sort_keys=True) for t in trajectories)
+        # mtime=0: the same trajectories give the same bytes.
+        with gzip.GzipFile(target, "wb", mtime=0) as out:
+            out.write("".join(line + "\n" for line in lines).encode())
+        print(f"{target}: {len(lines)} trajectories")
+    return 0
+
+
+async def append_all(store_address: str, records: list[dict[str, Any]]) -> int:
+    created = 0
+    async with grpc.aio.insecure_channel(store_address) as channel:
+        store = StoreClient(channel)
+        for record in records:
+            _, new = await store.append(json_format.ParseDict(record, trajectory_pb2.Trajectory()))
+            created += new
+    return created
+
+
+def restore(args: argparse.Namespace) -> int:
+    """Appends the exported trajectories to the bench store (idempotent: ids already there stay)."""
+    records = []
+    for source in sorted(DATA_DIR.glob("*.jsonl.gz")):
+        with gzip.open(source, "rt") as lines:
+            records += [json.loads(line) for line in lines]
+    STORE_DIR.mkdir(parents=True, exist_ok=True)
+    store = start_service(
+        "store_service",
+        port=0,
+        log_path=ROOT / "restore-store.log",
+        environ=stack_environ(STORE_DIR=str(STORE_DIR)),
+    )
+    try:
+        store.wait_serving()
+        created = asyncio.run(append_all(store.address, records))
+    finally:
+        store.stop()
+    print(f"{created} of {len(records)} trajectories appended to {STORE_DIR} (the others were there)")
+    return 0
+
+
 def table(args: argparse.Namespace) -> int:
     runs = stored(STORE_DIR, args.run_ids)
     print(table_rows([figures(run_id, runs[run_id]) for run_id in args.run_ids]))
@@ -598,6 +658,12 @@ def main(argv: list[str] | None = None) -> int:
     replayed.add_argument("--budget", type=int, default=2000, help="prompt tokens (estimated) for both")
     replayed.add_argument("--steps", type=int, default=30, help="steps replayed per episode")
     replayed.set_defaults(handler=cache)
+    kept = commands.add_parser("export", help=f"write runs' trajectories to {DATA_DIR}")
+    kept.add_argument("run_ids", nargs="+")
+    kept.set_defaults(handler=export)
+    commands.add_parser("restore", help="append the exported trajectories to the bench store").set_defaults(
+        handler=restore
+    )
     compared = commands.add_parser("servers", help="llama-server against llama-cpp-python's server")
     compared.add_argument("--model", default=models.DEFAULT_MODEL)
     compared.add_argument("--llama-cpp-python", default="/opt/llama-cpp-python/bin/python")
