@@ -587,7 +587,10 @@ def export(args: argparse.Namespace) -> int:
     runs = stored(STORE_DIR, args.run_ids)
     for run_id, trajectories in runs.items():
         target = DATA_DIR / f"{run_id}.jsonl.gz"
-        lines = sorted(json.dumps(t, sort_keys=True) for t in trajectories)
+        # A cancelled episode is the run being stopped, not a result: left out, so that the run
+        # restored into an empty store plays that game again when it is resumed.
+        kept = [t for t in trajectories if t.get("end_reason") != "CANCELLED"]
+        lines = sorted(json.dumps(t, sort_keys=True) for t in kept)
         # mtime=0: the same trajectories give the same bytes.
         with gzip.GzipFile(target, "wb", mtime=0) as out:
             out.write("".join(line + "\n" for line in lines).encode())
