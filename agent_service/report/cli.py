@@ -49,9 +49,23 @@ def add_report_command(commands: Any) -> None:
     report.add_argument(
         "--env",
         default="",
-        help="EnvService address: fetch the expert plan of games no EXPERT run played (Reset + Close)",
+        type=_env_addr,
+        help="EnvService, as ENV_ADDR names it (an address, a comma-separated list of replicas, or "
+        "dns:///name:port): fetch the expert plan of games no EXPERT run played (Reset + Close)",
     )
     report.add_argument("--title", default="", help="default: the run ids")
+
+
+def _env_addr(text: str) -> str:
+    from agent_service.replicas import parse_env_addr
+    from alfagent_common.settings import ConfigError
+
+    if text:
+        try:
+            parse_env_addr(text)
+        except ConfigError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 async def _write_report(args: argparse.Namespace, run_ids: list[str], out: TextIO) -> None:

@@ -16,13 +16,11 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import grpc
-
+from agent_service.env_replicas import EnvReplicas, ReplicatedEnvClient
+from agent_service.replicas import parse_env_addr
 from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_clients.env import EnvClient
 from alfagent_common.errors import AlfagentError, Unavailable
-from alfagent_common.server import CHANNEL_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -56,8 +54,11 @@ async def plans_from_env(
     limit = asyncio.Semaphore(concurrency)
     # Once the env is found down, the other games are not tried one by one.
     unreachable: list[str] = []
-    async with grpc.aio.insecure_channel(env_addr, options=CHANNEL_OPTIONS) as channel:
-        env = EnvClient(channel, timeout_seconds=60.0)
+    # ENV_ADDR's forms: one address, a list of replicas, or a DNS name of replicas.
+    replicas = EnvReplicas(parse_env_addr(env_addr))
+    try:
+        await replicas.refresh()
+        env = ReplicatedEnvClient(replicas)
 
         async def fetch(game_id: str) -> None:
             async with limit:
@@ -77,6 +78,8 @@ async def plans_from_env(
                     await env.close(reset.session_id)
 
         await asyncio.gather(*(fetch(game_id) for game_id in game_ids))
+    finally:
+        await replicas.close()
     if unreachable:
         failures.insert(0, f"env service at {env_addr} unreachable: {unreachable[0]}")
     return plans, failures

@@ -54,6 +54,20 @@ def test_expert_plans_come_from_the_env_when_no_expert_run_is_given(
             assert game["plan"] == [step.action for step in expert_won[game["id"]].steps]
 
 
+def test_the_env_may_be_named_as_replicas_like_env_addr(stored_runs: StoredRuns, tmp_path: Path) -> None:
+    """A replica that does not answer is passed over, as the agent passes it over."""
+    out = tmp_path / "report.html"
+    replicas = f"127.0.0.1:1,{stored_runs.env}"
+    written = write_report(stored_runs.store, out, "--run-id", stored_runs.random, "--env", replicas)
+    assert written.returncode == 0, written.stderr
+    games = report_summary(out)["games"]
+    assert games and all(game["plan"] and game["plan_source"].startswith("EnvService") for game in games)
+
+    refused = write_report(stored_runs.store, out, "--run-id", stored_runs.random, "--env", "ftp://env:1")
+    assert refused.returncode == 2
+    assert "--env" in refused.stderr and "dns:///name:port" in refused.stderr
+
+
 def test_without_an_expert_run_or_env_the_games_have_no_plan(stored_runs: StoredRuns, tmp_path: Path) -> None:
     out = tmp_path / "report.html"
     assert write_report(stored_runs.store, out, "--run-id", stored_runs.random).returncode == 0
