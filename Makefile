@@ -24,11 +24,16 @@ $(STAMP_DEPS): pyproject.toml requirements/constraints.txt
 # Generated code lands in alfagent/ (git-ignored), importable as alfagent.<service>.v1.
 proto: $(STAMP_PROTO)
 
+# Generated beside the old package and swapped in, so a test run going on meanwhile never finds
+# alfagent/ missing or half-written.
 $(STAMP_PROTO): $(PROTOS) $(STAMP_DEPS)
-	rm -rf alfagent
+	rm -rf .proto-gen && mkdir .proto-gen
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m grpc_tools.protoc -Iproto \
-		--python_out=. --grpc_python_out=. --mypy_out=quiet:. --mypy_grpc_out=quiet:. $(PROTOS)
-	touch $@
+		--python_out=.proto-gen --grpc_python_out=.proto-gen --mypy_out=quiet:.proto-gen \
+		--mypy_grpc_out=quiet:.proto-gen $(PROTOS)
+	touch .proto-gen/alfagent/.generated
+	rm -rf .proto-old && if [ -d alfagent ]; then mv alfagent .proto-old; fi
+	mv .proto-gen/alfagent alfagent && rm -rf .proto-gen .proto-old
 
 # llama-server built from pinned sources and the model (LLM_MODEL, default Qwen2.5-Coder 1.5B)
 # fetched and hash-checked, into ALFAGENT_CACHE (~/.cache/alfagent). The first run takes ~7 min
