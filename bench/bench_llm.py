@@ -340,10 +340,12 @@ def window_prompt(
     the prompt's prefix moves on every turn once the budget is reached."""
     fixed = counter.message(Message("system", system)) + counter.message(Message("user", opening))
     sizes = [counter.messages(step.messages) for step in steps]
+
+    def size(first: int) -> int:
+        return fixed + sum(sizes[first:]) + (counter.text(dropped_note(first)) if first else 0)
+
     first = 0
-    while (
-        first < len(steps) and fixed + sum(sizes[first:]) + counter.text(dropped_note(first)) > budget_tokens
-    ):
+    while first < len(steps) and size(first) > budget_tokens:
         first += 1
     messages = [Message("system", system), Message("user", opening + (dropped_note(first) if first else ""))]
     for step in steps[first:]:

@@ -1,0 +1,87 @@
+"""The figures bench_llm reports are computed from the trajectories as they say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agent_service.llm.client import Message
+from agent_service.llm.prompts import PastStep, dropped_note, repeat_note
+from agent_service.llm.tokens import TokenCounter
+from bench.bench_llm import figures, longest_streak, shown_steps, window_prompt
+
+
+def test_the_longest_run_of_one_command() -> None:
+    assert longest_streak([]) == 0
+    assert longest_streak(["a", "b", "b", "a", "b", "b", "b"]) == 3
+
+
+def trajectory(task_type: str, won: bool, steps: list[tuple[str, int, int]], **extra: Any) -> dict[str, Any]:
+    """steps: (action, prompt tokens, of which cached)."""
+    return {
+        "trajectory_id": f"t-{task_type}-{won}-{len(steps)}",
+        "run_id": "r",
+        "model": "m",
+        "won": won,
+        "end_reason": "WON" if won else "STEP_LIMIT",
+        "goal_progress": 1.0 if won else 0.5,
+        "game": {"task_type": task_type},
+        "settings": {"prompt_mode": "react", "max_steps": 50},
+        "steps": [
+            {
+                "action": action,
+                "observation": "o",
+                "latency_ms": 2000.0,
+                "llm_latency_ms": 1500.0,
+                "usage": {"prompt_tokens": prompt, "completion_tokens": 10, "cached_prompt_tokens": cached},
+            }
+            for action, prompt, cached in steps
+        ],
+        **extra,
+    }
+
+
+def test_figures_of_a_run() -> None:
+    run = [
+        trajectory("a", True, [("go", 100, 0), ("take", 100, 90)]),
+        trajectory("a", False, [("look", 100, 50)] * 5),
+        trajectory("b", False, [("go", 200, 200)]),
+    ]
+    got = figures("r", run)
+    assert (got.episodes, got.wins, got.steps) == (3, 1, 8)
+    assert got.wins_by_type == {"a": "1/2", "b": "0/1"}
+    assert got.success_ci[0] == pytest.approx(0.0615, abs=1e-3)
+    assert got.success_ci[1] == pytest.approx(0.7923, abs=1e-3)
+    assert got.mean_steps == pytest.approx(8 / 3)
+    assert got.mean_goal_progress == pytest.approx(2 / 3)
+    assert got.prompt_tokens_per_step == pytest.approx(900 / 8)
+    assert got.cached_share == pytest.approx((0 + 90 + 250 + 200) / 900)
+    assert got.seconds_per_step == pytest.approx(2.0) and got.llm_seconds_per_step == pytest.approx(1.5)
+    assert got.end_reasons == {"WON": 1, "STEP_LIMIT": 2}
+    assert got.streaks == {3: (1, 0), 5: (1, 0), 10: (0, 0)}
+
+
+def test_the_replay_shows_repeats_as_the_policy_does() -> None:
+    episode = trajectory("a", False, [("look", 1, 0)] * 3)
+    shown = shown_steps(episode)
+    assert [step.observation for step in shown] == ["o", "o", "o" + repeat_note(3)]
+
+
+def test_the_window_leaves_out_the_oldest_steps_one_at_a_time() -> None:
+    counter = TokenCounter()
+    steps = [PastStep((), f"action {i}", "x" * 400) for i in range(6)]
+
+    def kept(budget: int) -> list[str]:
+        messages = window_prompt(system="s", opening="o", steps=steps, budget_tokens=budget, counter=counter)
+        return [m.content for m in messages if m.role == "assistant"]
+
+    fixed = counter.message(Message("system", "s")) + counter.message(Message("user", "o"))
+    everything = fixed + sum(counter.messages(step.messages) for step in steps)
+    assert kept(everything) == [f"action {i}" for i in range(6)]
+    fewer = kept(everything - 1)
+    assert fewer == [f"action {i}" for i in range(1, 6)]
+    opening = window_prompt(
+        system="s", opening="o", steps=steps, budget_tokens=everything - 1, counter=counter
+    )[1]
+    assert opening.content == "o" + dropped_note(1)
