@@ -50,7 +50,7 @@ from agent_service.llm.prompts import (
     PastStep,
     build_prompt,
     dropped_note,
-    repeat_note,
+    shown_observation,
     system_message,
 )
 from agent_service.llm.tokens import TokenCounter
@@ -59,6 +59,7 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_clients.env import EnvClient
 from alfagent_clients.store import StoreClient
+from alfagent_common.games import DEFAULT_SPLIT
 from alfagent_common.stats import wilson_interval
 from bench.bench_agent import stack_environ
 from launcher.llm import free_port, start_llm
@@ -149,14 +150,11 @@ def figures(run_id: str, trajectories: list[dict[str, Any]]) -> RunFigures:
     prompt = sum(u.get("prompt_tokens", 0) for u in usage)
     shares = [u.get("cached_prompt_tokens", 0) / u["prompt_tokens"] for u in usage if u.get("prompt_tokens")]
     first = trajectories[0]
+    longest = [
+        (longest_streak([s["action"] for s in t.get("steps", [])]), bool(t.get("won"))) for t in trajectories
+    ]
     streaks = {
-        n: (
-            sum(longest_streak([s["action"] for s in t.get("steps", [])]) >= n for t in trajectories),
-            sum(
-                longest_streak([s["action"] for s in t.get("steps", [])]) >= n and bool(t.get("won"))
-                for t in trajectories
-            ),
-        )
+        n: (sum(run >= n for run, _ in longest), sum(run >= n and won for run, won in longest))
         for n in STREAKS
     }
     # A step's calls: one per thought, one for the command (the thoughts are stored joined by \n).
@@ -244,7 +242,7 @@ class LoadSampler:
 
 def evaluation_request(args: argparse.Namespace) -> agent_pb2.RunEvaluationRequest:
     return agent_pb2.RunEvaluationRequest(
-        split="generated_eval",
+        split=DEFAULT_SPLIT,
         limit=args.games,
         concurrency=args.concurrency,
         policy=trajectory_pb2.LLM,
@@ -326,10 +324,9 @@ def shown_steps(trajectory: dict[str, Any], repeat_note_after: int = REPEAT_NOTE
     for step in trajectory.get("steps", []):
         action, observation = step["action"], step.get("observation", "")
         seen[(action, observation)] += 1
-        if repeat_note_after <= seen[(action, observation)]:
-            observation += repeat_note(seen[(action, observation)])
+        shown = shown_observation(observation, seen[(action, observation)], repeat_note_after)
         thoughts = tuple(t for t in step.get("thought", "").split("\n") if t)
-        steps.append(PastStep(thoughts, action, observation))
+        steps.append(PastStep(thoughts, action, shown))
     return steps
 
 
@@ -541,7 +538,7 @@ def servers(args: argparse.Namespace) -> int:
             for concurrency in (1, 2):
                 run_id = f"servers-{stamp}-{server}-c{concurrency}"
                 request = agent_pb2.RunEvaluationRequest(
-                    split="generated_eval",
+                    split=DEFAULT_SPLIT,
                     task_types=[args.task_type],
                     limit=args.games,
                     concurrency=concurrency,

@@ -37,7 +37,7 @@ from agent_service.llm.prompts import (
     Prompt,
     admissible_list,
     build_prompt,
-    repeat_note,
+    shown_observation,
     system_message,
     turn_messages,
 )
@@ -229,12 +229,10 @@ class LLMPolicy:
             self._seen = Counter()
         for index in range(len(self._steps), len(view.history)):
             (thoughts, action), turn = self._said[index], view.history[index]
-            observation = turn.observation
-            key = (action, observation)
+            key = (action, turn.observation)
             self._seen[key] += 1
-            if 0 < self._settings.repeat_note_after <= self._seen[key]:
-                observation += repeat_note(self._seen[key])
-            self._steps.append(PastStep(thoughts, action, observation))
+            shown = shown_observation(turn.observation, self._seen[key], self._settings.repeat_note_after)
+            self._steps.append(PastStep(thoughts, action, shown))
 
 
 class LLMPolicies:
