@@ -66,6 +66,13 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="identical actions in a row that end an episode; 0: the agent's default (10); negative: none",
     )
+    parser.add_argument(
+        "--repeat-note-after",
+        type=int,
+        default=0,
+        help="same answers to one command before the model is told so; 0: the agent's default (3); "
+        "negative: never",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -108,6 +115,7 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
         "grounding": args.grounding,
         "token_budget": args.token_budget,
         "max_repeated_actions": args.max_repeated_actions,
+        "repeat_note_after": args.repeat_note_after,
         "seed": args.seed,
     }
 

@@ -66,6 +66,7 @@ def episode_settings(request: SettingsRequest, defaults: EpisodeDefaults) -> Epi
         grounding=grounding,
         token_budget=request.token_budget,
         max_repeated_actions=request.max_repeated_actions or (defaults.max_repeated_actions if llm else 0),
+        repeat_note_after=request.repeat_note_after or (defaults.repeat_note_after if llm else 0),
     )
 
 
@@ -177,6 +178,7 @@ def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
             max_tokens=request.max_tokens,
             token_budget=request.token_budget,
             max_repeated_actions=request.max_repeated_actions,
+            repeat_note_after=request.repeat_note_after,
             base_url=request.base_url if request.policy is request.policy.LLM else "",
         ),
         error=record.error,

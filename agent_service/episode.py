@@ -66,6 +66,7 @@ class EpisodeDefaults:
     # own completion limit; no repeated-action limit).
     max_tokens: int = 128
     max_repeated_actions: int = 10
+    repeat_note_after: int = 3
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ class EpisodeRequest:
     grounding: Grounding = DEFAULT_GROUNDING
     token_budget: int = 0
     max_repeated_actions: int = 0
+    # LLM episodes: the repeated-command note from this many identical answers; negative: none;
+    # 0: the policy's own default.
+    repeat_note_after: int = 0
     attempt: int = 0
     # SHA-256 of the model file the endpoint serves, when it says (a llama-server; see
     # agent_service/llm/served_model.py).

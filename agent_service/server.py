@@ -112,6 +112,8 @@ async def run(config: AgentConfig) -> None:
                 config.openai_base_url,
                 max_tokens=config.llm_max_tokens,
                 max_repeated_actions=config.max_repeated_actions,
+                # ALFAGENT_REPEAT_NOTE_AFTER=0 turns the note off; a request's 0 means the default.
+                repeat_note_after=config.repeat_note_after or -1,
             ),
             resolve=resolve_served_model,
         )

@@ -251,6 +251,7 @@ def evaluation_request(args: argparse.Namespace) -> agent_pb2.RunEvaluationReque
         prompt_mode=args.prompt_mode,
         model=args.served_name or "",
         max_repeated_actions=args.max_repeated_actions,
+        repeat_note_after=args.repeat_note_after,
     )
 
 
@@ -316,9 +317,11 @@ def play(args: argparse.Namespace) -> int:
 # -- prompt cache: a prefix-stable prompt against a sliding window ------------------------------
 
 
-def shown_steps(trajectory: dict[str, Any], repeat_note_after: int = REPEAT_NOTE_AFTER) -> list[PastStep]:
+def shown_steps(trajectory: dict[str, Any]) -> list[PastStep]:
     """The episode's steps as the model saw them: its thoughts, the command, the answer with the
-    note on repeated commands (as `LLMPolicy` shows them)."""
+    note on repeated commands (as `LLMPolicy` shows them, by the episode's recorded setting;
+    trajectories from before it was recorded had the default)."""
+    repeat_note_after = trajectory.get("settings", {}).get("repeat_note_after") or REPEAT_NOTE_AFTER
     seen: Counter[tuple[str, str]] = Counter()
     steps = []
     for step in trajectory.get("steps", []):
@@ -647,6 +650,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--concurrency", type=int, default=2, help="episodes at once (the server has 2 slots)")
     run.add_argument("--max-steps", type=int, default=50)
     run.add_argument("--max-repeated-actions", type=int, default=0, help="0: the agent's default")
+    run.add_argument(
+        "--repeat-note-after", type=int, default=0, help="0: the agent's default (3); negative: no note"
+    )
     run.add_argument("--run-id", required=True)
     run.add_argument("--base-url", default="", help="another OpenAI-compatible server instead of `llm`")
     run.add_argument("--served-name", default="", help="the model name to send (default: the server's)")

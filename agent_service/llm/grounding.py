@@ -5,7 +5,10 @@ thoughts; the first other line that says something is the command the model chos
 after it (an imagined observation, further commands) is ignored. Formatting around the command
 is not part of it: a leading ">", "Action:" or "Command:" label, list markers, markdown emphasis,
 quotes, backticks and code fences, a final full stop, letter case and repeated spaces. A label
-line ("Action:", "Here is my next command:") and an invented "OK." after a thought are skipped.
+line ("Action:", "Here is my next command:") is skipped, and so is a line that only repeats what
+the simulator says ("OK.", "Nothing happens."): a model that answers as the simulator would has
+not chosen a command (Qwen2.5-Coder-0.5B opened every react episode with "OK.", which was sent as
+the command "ok" until the game ended the episode for repeating it).
 
 Placing an object has two dialects: ALFWorld 0.4 (and our generated games) say "move X to Y",
 the official data's older grammar "put X in/on Y". A placing command the model writes in either
@@ -55,7 +58,8 @@ _ACTION_LABEL = re.compile(
 )
 # "Thought: ... Action: go to desk 1" on one line.
 _INLINE_ACTION = re.compile(r"\s(?:action|command)\s*:\s*", re.IGNORECASE)
-_OK = re.compile(r"^ok\.?$", re.IGNORECASE)
+# What the simulator answers, never a command: a thought's "OK." and a failed command's answer.
+_SIMULATOR_ECHO = re.compile(r"^(?:ok|nothing happens)\s*[.!]?$", re.IGNORECASE)
 _PLACE = re.compile(r"^(?:put|place|move)\s+(?P<obj>.+?)\s+(?:in/on|into|onto|in|on|to)\s+(?P<recep>.+)$")
 _ARTICLE = re.compile(r"\b(?:the|a|an)\s+")
 _NUMBER = re.compile(r"\s+\d+\b")
@@ -111,8 +115,8 @@ def parse_reply(text: str) -> Reply:
             elif thought:
                 thoughts.append(thought)
             continue
-        if _OK.match(line) and thoughts:
-            continue  # the model answering its own thought, as the examples show the simulator do
+        if _SIMULATOR_ECHO.match(line):
+            continue  # the model answering as the simulator does in the examples
         command = clean_command(line)
         if not command or line.rstrip("*_` ").endswith(":"):
             continue  # a label or a preamble ("Action:", "Here is my next command:")

@@ -75,7 +75,7 @@ class LLMSettings:
     # Thoughts answered "OK." per turn; one more thought after that sends "look" (see decide).
     max_thoughts: int = 3
     stop: tuple[str, ...] = DEFAULT_STOP
-    # The note on a command that got the same answer this many times (0: never).
+    # The note on a command that got the same answer this many times (0 or negative: never).
     repeat_note_after: int = REPEAT_NOTE_AFTER
 
 
@@ -291,7 +291,7 @@ class LLMPolicies:
             grounding=request.grounding,
             context_tokens=self._context_tokens,
             stop=self._stop,
-            repeat_note_after=self._repeat_note_after,
+            repeat_note_after=request.repeat_note_after or self._repeat_note_after,
         )
 
     def __call__(self, request: EpisodeRequest) -> LLMPolicy:

@@ -93,7 +93,7 @@ def repeat_note(count: int) -> str:
 
 def shown_observation(observation: str, times_seen: int, note_after: int) -> str:
     """The game's answer as the model is shown it: with the repeat note once the same command has
-    had this same answer `note_after` times (0: never)."""
+    had this same answer `note_after` times (0 or negative: never)."""
     if 0 < note_after <= times_seen:
         return observation + repeat_note(times_seen)
     return observation

@@ -43,6 +43,13 @@ def _time_range(trajectories: Sequence[Trajectory]) -> str:
     return f"{min(started):%Y-%m-%d %H:%M:%S} to {max(finished):%Y-%m-%d %H:%M:%S} UTC"
 
 
+def _repeat_note(trajectory: Trajectory) -> object:
+    after = trajectory.settings.repeat_note_after
+    if after < 0:
+        return "off"
+    return after or "(not recorded)"
+
+
 def run_settings(trajectories: Sequence[Trajectory]) -> list[tuple[str, str]]:
     """(label, value) rows; a setting whose value varies inside the run lists each value."""
     llm = any(t.policy == trajectory_pb2.LLM for t in trajectories)
@@ -63,6 +70,7 @@ def run_settings(trajectories: Sequence[Trajectory]) -> list[tuple[str, str]]:
             ("max tokens per completion", lambda t: t.settings.max_tokens),
             ("token budget", lambda t: t.settings.token_budget or "none"),
             ("max repeated actions", lambda t: t.settings.max_repeated_actions),
+            ("repeat note after", _repeat_note),
         ]
     rows += [
         ("seed", lambda t: t.seed),

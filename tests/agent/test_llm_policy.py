@@ -513,3 +513,13 @@ def test_the_note_can_be_turned_off(server: FakeOpenAI) -> None:
     server.default_reply = "look"
     play(server, llm_request(server, max_steps=6), repeat_note_after=0)
     assert "same answer" not in str(server.requests[-1].messages)
+
+
+def test_a_request_sets_the_note_for_its_episode(server: FakeOpenAI) -> None:
+    server.default_reply = "look"
+    play(server, llm_request(server, max_steps=6, repeat_note_after=-1))
+    assert "same answer" not in str(server.requests[-1].messages), "negative: no note"
+    server.requests.clear()
+    play(server, llm_request(server, max_steps=6, repeat_note_after=5))
+    observations = [m["content"] for m in server.requests[-1].messages if m["role"] == "user"][1:]
+    assert ["same answer" in o for o in observations] == [False] * 4 + [True]

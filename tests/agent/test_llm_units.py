@@ -80,7 +80,12 @@ ADMISSIBLE = (
         ("Here is my next command:\ngo to desk 1", "", "go to desk 1"),
         ("put pencil 1 in/on shelf 1", "", "put pencil 1 in/on shelf 1"),
         ("move pencil 1 to shelf 1", "", "move pencil 1 to shelf 1"),
-        ("OK.", "", "ok"),
+        # The simulator's answers, echoed by Qwen2.5-Coder-0.5B, are not commands.
+        ("OK.", "", ""),
+        ("ok", "", ""),
+        ("Nothing happens.", "", ""),
+        ("OK.\n> go to desk 1", "", "go to desk 1"),
+        ("nothing happens\ntake pencil 1 from desk 1", "", "take pencil 1 from desk 1"),
         ("", "", ""),
         ("```", "", ""),
     ],

@@ -66,6 +66,10 @@ def test_the_replay_shows_repeats_as_the_policy_does() -> None:
     episode = trajectory("a", False, [("look", 1, 0)] * 3)
     shown = shown_steps(episode)
     assert [step.observation for step in shown] == ["o", "o", "o" + repeat_note(3)]
+    # An episode played with the note off (or later) is replayed as it was shown.
+    assert shown_steps({**episode, "settings": {"repeat_note_after": -1}})[-1].observation == "o"
+    later = shown_steps({**episode, "settings": {"repeat_note_after": 2}})
+    assert [step.observation for step in later] == ["o", "o" + repeat_note(2), "o" + repeat_note(3)]
 
 
 def test_the_window_leaves_out_the_oldest_steps_one_at_a_time() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent_service.report import page
-from agent_service.report.settings import endpoint_host
+from agent_service.report.settings import endpoint_host, run_settings
 from agent_service.report.store import last_whole_line, latest_run_id
 from agent_service.report.summary import flipped_games, goal_progress_curve, success_by_task_type
 from alfagent.trajectory.v1 import trajectory_pb2
@@ -116,3 +116,20 @@ def test_the_page_allows_exactly_its_own_two_scripts_and_no_network() -> None:
     assert set(csp["script-src"]) == hashes
     assert csp["default-src"] == ["'none'"]
     assert "<title>t &lt;b&gt;</title>" in html
+
+
+def test_the_settings_say_how_the_repeat_note_was_set() -> None:
+    def llm_episode(repeat_note_after: int) -> trajectory_pb2.Trajectory:
+        return trajectory_pb2.Trajectory(
+            policy=trajectory_pb2.LLM,
+            settings=trajectory_pb2.AgentSettings(repeat_note_after=repeat_note_after),
+        )
+
+    def note_row(*episodes: trajectory_pb2.Trajectory) -> str:
+        return dict(run_settings(episodes))["repeat note after"]
+
+    assert note_row(llm_episode(3)) == "3"
+    assert note_row(llm_episode(-1)) == "off"
+    # Stored before the setting was recorded.
+    assert note_row(llm_episode(0)) == "(not recorded)"
+    assert note_row(llm_episode(3), llm_episode(-1), llm_episode(-1)) == "off (2 episodes), 3 (1 episodes)"
