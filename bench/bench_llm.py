@@ -76,6 +76,8 @@ RESULTS = ROOT / "results.jsonl"
 DATA_DIR = Path(__file__).resolve().parent / "data" / "llm"
 # Identical commands in a row that the repeat analysis reports on.
 STREAKS = (3, 5, 10)
+# Lower repeated-action limits whose effect on a stored run the figures work out.
+WHAT_IF_LIMITS = (3, 5)
 
 
 # -- reading stored runs --------------------------------------------------------------------------
@@ -97,6 +99,27 @@ def stored(store_dir: Path, run_ids: Iterable[str]) -> dict[str, list[dict[str, 
                 if record.get("run_id") in wanted:
                     runs[record["run_id"]].setdefault(record["trajectory_id"], record)
     return {run_id: list(by_id.values()) for run_id, by_id in runs.items()}
+
+
+def streak_end(actions: list[str], length: int) -> int:
+    """The number of steps after which one command had been sent `length` times in a row (where a
+    repeated-action limit of `length` would end the episode), or 0 if it never was."""
+    run = 0
+    previous = None
+    for number, action in enumerate(actions, start=1):
+        run = run + 1 if action == previous else 1
+        previous = action
+        if run >= length:
+            return number
+    return 0
+
+
+def command_kind(action: str) -> str:
+    """A command without what it names: "go to", "take", "help"."""
+    words = action.split()
+    if words[:2] == ["go", "to"]:
+        return "go to"
+    return words[0] if words else "(empty)"
 
 
 def longest_streak(actions: list[str]) -> int:
@@ -136,6 +159,18 @@ class RunFigures:
     end_reasons: dict[str, int]
     # Episodes with a command sent N times in a row, and how many of those were won anyway.
     streaks: dict[int, tuple[int, int]]
+    # Commands sent that the game did not accept as written (answered "Nothing happens.").
+    not_admissible: int
+    # REPEATED_ACTION episodes by the kind of command they repeated ("go to", "help", ...).
+    repeated_kinds: dict[str, int]
+    # Episodes the repeated-action limit ended, the steps they played, and the steps they would
+    # have played more had they gone on to the step cap.
+    limit_ended: int
+    limit_ended_steps: int
+    limit_saved_steps: int
+    # A lower limit, worked out on the same episodes: {limit: (episodes it ends, steps it saves
+    # beyond what the run played, wins it would have cut short)}.
+    what_if: dict[int, tuple[int, int, int]]
 
 
 def figures(run_id: str, trajectories: list[dict[str, Any]]) -> RunFigures:
@@ -150,13 +185,23 @@ def figures(run_id: str, trajectories: list[dict[str, Any]]) -> RunFigures:
     prompt = sum(u.get("prompt_tokens", 0) for u in usage)
     shares = [u.get("cached_prompt_tokens", 0) / u["prompt_tokens"] for u in usage if u.get("prompt_tokens")]
     first = trajectories[0]
-    longest = [
-        (longest_streak([s["action"] for s in t.get("steps", [])]), bool(t.get("won"))) for t in trajectories
-    ]
+    actions = [[s["action"] for s in t.get("steps", [])] for t in trajectories]
+    longest = [(longest_streak(a), bool(t.get("won"))) for a, t in zip(actions, trajectories, strict=True)]
     streaks = {
         n: (sum(run >= n for run, _ in longest), sum(run >= n and won for run, won in longest))
         for n in STREAKS
     }
+    ended = [t for t in trajectories if t.get("end_reason") == "REPEATED_ACTION"]
+    max_steps = first.get("settings", {}).get("max_steps", 0)
+    what_if: dict[int, tuple[int, int, int]] = {}
+    for limit in WHAT_IF_LIMITS:
+        # Episodes the lower limit would have ended before they did end.
+        ends = [
+            (streak_end(a, limit), len(a), bool(t.get("won")))
+            for a, t in zip(actions, trajectories, strict=True)
+        ]
+        cut = [(end, played, won) for end, played, won in ends if 0 < end < played]
+        what_if[limit] = (len(cut), sum(played - end for end, played, _ in cut), sum(won for *_, won in cut))
     # A step's calls: one per thought, one for the command (the thoughts are stored joined by \n).
     calls = sum(1 + len([x for x in step.get("thought", "").split("\n") if x]) for step in steps)
     return RunFigures(
@@ -183,6 +228,14 @@ def figures(run_id: str, trajectories: list[dict[str, Any]]) -> RunFigures:
         else 0.0,
         end_reasons=dict(Counter(t.get("end_reason", "END_REASON_UNSPECIFIED") for t in trajectories)),
         streaks=streaks,
+        not_admissible=sum(not step.get("admissible", False) for step in steps),
+        repeated_kinds=dict(
+            Counter(command_kind(t["steps"][-1]["action"]) for t in ended if t.get("steps")).most_common()
+        ),
+        limit_ended=len(ended),
+        limit_ended_steps=sum(len(t.get("steps", [])) for t in ended),
+        limit_saved_steps=sum(max(max_steps - len(t.get("steps", [])), 0) for t in ended),
+        what_if=what_if,
     )
 
 
@@ -206,6 +259,18 @@ def table_rows(all_figures: list[RunFigures]) -> str:
         f"{f.cached_share_median_step:.0%}; episodes with a command repeated "
         + ", ".join(f"{n} times in a row: {had} ({won} won)" for n, (had, won) in f.streaks.items())
         + f"; model file SHA-256 {f.model_sha256[:12]}…"
+        for f in all_figures
+    ]
+    details += [
+        f"- `{f.run_id}`: {f.not_admissible} of {f.steps} commands "
+        f"({f.not_admissible / max(f.steps, 1):.0%}) not admissible as written; "
+        f"the repeated-action limit ended {f.limit_ended} episodes after {f.limit_ended_steps} steps, "
+        f"{f.limit_saved_steps} short of the {f.max_steps}-step cap; "
+        f"they repeated {f.repeated_kinds or 'nothing'}; "
+        + "; ".join(
+            f"a limit of {limit} would have ended {n} episodes sooner, {saved} steps fewer, {lost} wins lost"
+            for limit, (n, saved, lost) in f.what_if.items()
+        )
         for f in all_figures
     ]
     return head + "\n".join(rows) + "\n\n" + "\n".join(details)

@@ -9,12 +9,26 @@ import pytest
 from agent_service.llm.client import Message
 from agent_service.llm.prompts import PastStep, dropped_note, repeat_note
 from agent_service.llm.tokens import TokenCounter
-from bench.bench_llm import figures, longest_streak, shown_steps, window_prompt
+from bench.bench_llm import command_kind, figures, longest_streak, shown_steps, streak_end, window_prompt
 
 
 def test_the_longest_run_of_one_command() -> None:
     assert longest_streak([]) == 0
     assert longest_streak(["a", "b", "b", "a", "b", "b", "b"]) == 3
+
+
+def test_where_a_limit_would_end_an_episode() -> None:
+    actions = ["a", "b", "b", "a", "b", "b", "b", "b"]
+    assert [streak_end(actions, n) for n in (1, 2, 3, 4, 5)] == [1, 3, 7, 8, 0]
+
+
+def test_the_kind_of_a_command() -> None:
+    assert [command_kind(a) for a in ("go to desk 1", "help", "take apple 1 from table 1", "")] == [
+        "go to",
+        "help",
+        "take",
+        "(empty)",
+    ]
 
 
 def trajectory(task_type: str, won: bool, steps: list[tuple[str, int, int]], **extra: Any) -> dict[str, Any]:
@@ -60,6 +74,27 @@ def test_figures_of_a_run() -> None:
     assert got.seconds_per_step == pytest.approx(2.0) and got.llm_seconds_per_step == pytest.approx(1.5)
     assert got.end_reasons == {"WON": 1, "STEP_LIMIT": 2}
     assert got.streaks == {3: (1, 0), 5: (1, 0), 10: (0, 0)}
+
+
+def test_the_repeat_figures_of_a_run() -> None:
+    def step(action: str, admissible: bool) -> dict[str, Any]:
+        # proto3 JSON leaves a false `admissible` out.
+        return {"action": action, **({"admissible": True} if admissible else {})}
+
+    looped = {**trajectory("a", False, []), "end_reason": "REPEATED_ACTION"}
+    looped["steps"] = [step("take x", True)] + [step("go to desk 1", False)] * 5
+    won = trajectory("b", True, [])
+    won["steps"] = [step("look", True)] * 3 + [step("take y", True)]
+    capped = trajectory("c", False, [])
+    capped["steps"] = [step("help", True)] * 2 + [step("open z", False)]
+    got = figures("r", [looped, won, capped])
+    assert got.not_admissible == 6 and got.steps == 13
+    assert got.repeated_kinds == {"go to": 1}
+    # The limit ended one episode after 6 steps; the cap is 50.
+    assert (got.limit_ended, got.limit_ended_steps, got.limit_saved_steps) == (1, 6, 44)
+    # A limit of 3 ends the loop after step 4 (2 steps sooner) and the won one after step 3 (a win
+    # lost); a limit of 5 ends neither sooner (the loop reached 5 on its last step).
+    assert got.what_if == {3: (2, 3, 1), 5: (0, 0, 0)}
 
 
 def test_the_replay_shows_repeats_as_the_policy_does() -> None:
