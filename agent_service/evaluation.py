@@ -2,7 +2,9 @@
 
 Trajectory ids are deterministic from (run_id, game_id, attempt), so before playing a game the
 evaluator asks the store whether that id is already there; re-running a run id after a crash
-therefore plays only what is missing and never stores anything twice.
+therefore plays only what is missing and never stores anything twice. A stored episode that the
+harness cut short (stopped, env or endpoint failure: `attempts.PLAYED_AGAIN_ON_RESUME`) is played
+again under the next attempt number, and that attempt is the game's result.
 
 Two evaluations given the same run id at once (two agents sharing a store) each play the games
 they find missing when they reach them, so a game may be played twice; the store keeps the copy
@@ -21,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from agent_service.attempts import is_played_again_on_resume
 from agent_service.episode import EpisodeOutcome, EpisodeRequest, GameRef
 from agent_service.runner import EpisodeRunner, TrajectorySink, trajectory_id_for
 from agent_service.summary import TaskTypeSummary, by_task_type
@@ -139,11 +142,20 @@ class Evaluator:
 
     async def _play_or_resume(self, request: EvaluationRequest, game: GameRef) -> EpisodeOutcome:
         attempt = request.episode.attempt
-        stored = await self._sink.find(trajectory_id_for(request.run_id, game.game_id, attempt))
-        if stored is not None:
-            return replace(stored, resumed=True)
+        while (
+            stored := await self._sink.find(trajectory_id_for(request.run_id, game.game_id, attempt))
+        ) is not None:
+            if not is_played_again_on_resume(stored.end_reason):
+                return replace(stored, resumed=True)
+            attempt += 1
         episode = replace(
-            request.episode, game_id=game.game_id, split="", task_type="", index=0, run_id=request.run_id
+            request.episode,
+            game_id=game.game_id,
+            split="",
+            task_type="",
+            index=0,
+            run_id=request.run_id,
+            attempt=attempt,
         )
         outcome = await self._runner.run(episode)
         if outcome.resumed:

@@ -42,6 +42,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
+from agent_service.attempts import superseded
 from agent_service.gateways import RemoteEnv
 from agent_service.llm.client import Message
 from agent_service.llm.fewshot import FewShotLibrary
@@ -173,9 +174,21 @@ class RunFigures:
     what_if: dict[int, tuple[int, int, int]]
 
 
-def figures(run_id: str, trajectories: list[dict[str, Any]]) -> RunFigures:
-    if not trajectories:
+def counted(trajectories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's episodes less those a resume played again (as the report counts them)."""
+    replaced = superseded(
+        [
+            (t["trajectory_id"], t.get("attempt", 0), t["game"]["game_id"], t.get("end_reason", ""))
+            for t in trajectories
+        ]
+    )
+    return [t for t in trajectories if t["trajectory_id"] not in replaced]
+
+
+def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
+    if not stored_episodes:
         raise SystemExit(f"no stored trajectories of run {run_id!r} in {STORE_DIR}")
+    trajectories = counted(stored_episodes)
     steps = [step for t in trajectories for step in t.get("steps", [])]
     wins = sum(bool(t.get("won")) for t in trajectories)
     by_type: dict[str, list[bool]] = {}
@@ -654,10 +667,9 @@ def export(args: argparse.Namespace) -> int:
     runs = stored(STORE_DIR, args.run_ids)
     for run_id, trajectories in runs.items():
         target = DATA_DIR / f"{run_id}.jsonl.gz"
-        # A cancelled episode is the run being stopped, not a result: left out, so that the run
-        # restored into an empty store plays that game again when it is resumed.
-        kept = [t for t in trajectories if t.get("end_reason") != "CANCELLED"]
-        lines = sorted(json.dumps(t, sort_keys=True) for t in kept)
+        # Everything stored, cancelled episodes included: a resume plays those games again under
+        # the next attempt, and `figures` counts only the later attempt.
+        lines = sorted(json.dumps(t, sort_keys=True) for t in trajectories)
         # mtime=0: the same trajectories give the same bytes.
         with gzip.GzipFile(target, "wb", mtime=0) as out:
             out.write("".join(line + "\n" for line in lines).encode())

@@ -3,7 +3,9 @@
 Everything returned is plain JSON data: the page's script only draws it. Per run: success per task
 type with 95% Wilson intervals, end reasons, LLM retries by cause, the mean goal progress after
 each step; per episode: one row (outcome, steps, tokens, seconds); across runs: the games that
-flipped between two runs.
+flipped between two runs. An episode the harness cut short that a resume played again
+(`attempts.superseded`) is listed with the run's episodes but counted nowhere else: the later
+attempt is the game's result.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
+from agent_service.attempts import superseded
 from agent_service.report.settings import run_settings
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common.stats import wilson_interval
@@ -138,18 +141,23 @@ def summarise_runs(runs: Mapping[str, Sequence[Trajectory]]) -> dict[str, Any]:
         retries: Counter[str] = Counter()
         for trajectory in trajectories:
             retries.update(dict(trajectory.retry_causes))
+        replaced = superseded(
+            [
+                (t.trajectory_id, t.attempt, t.game.game_id, trajectory_pb2.EndReason.Name(t.end_reason))
+                for t in trajectories
+            ]
+        )
+        counted = [t for t in trajectories if t.trajectory_id not in replaced]
         run_records.append(
             {
                 "run_id": run_id,
                 "policy": trajectory_pb2.Policy.Name(trajectories[0].policy) if trajectories else "",
                 "models": sorted({t.model for t in trajectories if t.model}),
                 "generated": any(t.game.source == trajectory_pb2.GENERATED for t in trajectories),
-                "success": success_by_task_type(trajectories),
-                "end_reasons": dict(
-                    Counter(trajectory_pb2.EndReason.Name(t.end_reason) for t in trajectories)
-                ),
+                "success": success_by_task_type(counted),
+                "end_reasons": dict(Counter(trajectory_pb2.EndReason.Name(t.end_reason) for t in counted)),
                 "retry_causes": dict(retries),
-                "goal_progress_curve": goal_progress_curve(trajectories),
+                "goal_progress_curve": goal_progress_curve(counted),
                 "settings": run_settings(trajectories),
             }
         )

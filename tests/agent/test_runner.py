@@ -4,6 +4,7 @@ in-memory versions that follow the same contracts (won/done, step cap, idempoten
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -223,6 +224,61 @@ def test_evaluation_resumes_without_replaying_or_duplicating() -> None:
     assert {row.task_type for row in full.rows} == {"pick_and_place_simple", "pick_two_obj_and_place"}
     assert 0.5 < full.overall.success_ci_low < 0.99
     assert full.overall.success_ci_high == pytest.approx(1.0)
+
+
+def test_a_resume_plays_again_what_the_harness_cut_short_and_counts_the_later_attempt() -> None:
+    """Stopped, env failure, endpoint failure: played again under attempt 1 on resume; a game the
+    policy lost stays as it was."""
+    games = [game("pick_and_place_simple", n) for n in range(4)]
+    cancelled, env_failed, llm_failed, lost = (g.game_id for g in games)
+    store = MemoryStore()
+    first_run = expert_request(run_id="resume")
+
+    class StallsForever:
+        needs_expert_plan = False
+
+        async def decide(self, view: TurnView) -> Decision:
+            await asyncio.sleep(3600)
+            return Decision(action="look")
+
+    async def stop_midway() -> None:
+        runner = EpisodeRunner(MemoryEnv(), store, lambda _: StallsForever())
+        task = asyncio.create_task(runner.run(replace(first_run, game_id=cancelled)))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(stop_midway())
+    run(ExpertPolicy(), replace(first_run, game_id=env_failed), MemoryEnv(fail_at_step=2), store)
+    run(ScriptedPolicy([]), replace(first_run, game_id=llm_failed, policy=PolicyKind.LLM), store=store)
+    run(ScriptedPolicy(["look"] * 3), replace(first_run, game_id=lost, max_steps=3), store=store)
+    ended = {record.game.game_id: record.end_reason for record in store.stored.values()}
+    assert list(ended.values()) == [
+        EndReason.CANCELLED,
+        EndReason.ENV_ERROR,
+        EndReason.LLM_ERROR,
+        EndReason.STEP_LIMIT,
+    ]
+
+    env = MemoryEnv()
+    evaluator = Evaluator(EpisodeRunner(env, store, lambda _: ExpertPolicy()), ListedGames(games), store)
+    request = EvaluationRequest("resume", "generated_eval", (), 0, 2, expert_request(run_id=""))
+
+    async def ignore(progress: Progress) -> None:
+        return None
+
+    resumed = asyncio.run(evaluator.run(request, ignore))
+    assert sorted(r.game_id for r in env.resets) == sorted([cancelled, env_failed, llm_failed])
+    assert {r.attempt for r in env.resets} == {1}
+    assert (resumed.overall.episodes, resumed.overall.wins, resumed.resumed) == (4, 3, 1)
+    for game_id in (cancelled, env_failed, llm_failed):
+        assert store.stored[trajectory_id_for("resume", game_id, 1)].won
+        assert trajectory_id_for("resume", game_id, 0) in store.stored, "the cut episode stays stored"
+    # Once more: every game's result is stored, nothing is played.
+    again = asyncio.run(evaluator.run(request, ignore))
+    assert len(env.resets) == 3 and (again.overall.wins, again.resumed) == (3, 4)
+    assert len(store.stored) == 7
 
 
 def test_two_evaluations_of_one_run_id_store_each_game_once_and_report_what_is_stored() -> None:

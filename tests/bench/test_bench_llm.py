@@ -40,7 +40,7 @@ def trajectory(task_type: str, won: bool, steps: list[tuple[str, int, int]], **e
         "won": won,
         "end_reason": "WON" if won else "STEP_LIMIT",
         "goal_progress": 1.0 if won else 0.5,
-        "game": {"task_type": task_type},
+        "game": {"task_type": task_type, "game_id": f"g-{task_type}-{won}-{len(steps)}"},
         "settings": {"prompt_mode": "react", "max_steps": 50},
         "steps": [
             {
@@ -74,6 +74,13 @@ def test_figures_of_a_run() -> None:
     assert got.seconds_per_step == pytest.approx(2.0) and got.llm_seconds_per_step == pytest.approx(1.5)
     assert got.end_reasons == {"WON": 1, "STEP_LIMIT": 2}
     assert got.streaks == {3: (1, 0), 5: (1, 0), 10: (0, 0)}
+
+
+def test_an_episode_played_again_on_resume_counts_once() -> None:
+    cut = {**trajectory("a", False, [("look", 100, 0)]), "end_reason": "CANCELLED"}
+    again = {**trajectory("a", True, [("go", 100, 0)] * 3), "attempt": 1, "game": cut["game"]}
+    got = figures("r", [cut, again])
+    assert (got.episodes, got.wins, got.steps, got.end_reasons) == (1, 1, 3, {"WON": 1})
 
 
 def test_the_repeat_figures_of_a_run() -> None:

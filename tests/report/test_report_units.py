@@ -14,7 +14,12 @@ import pytest
 from agent_service.report import page
 from agent_service.report.settings import endpoint_host, run_settings
 from agent_service.report.store import last_whole_line, latest_run_id
-from agent_service.report.summary import flipped_games, goal_progress_curve, success_by_task_type
+from agent_service.report.summary import (
+    flipped_games,
+    goal_progress_curve,
+    success_by_task_type,
+    summarise_runs,
+)
 from alfagent.trajectory.v1 import trajectory_pb2
 
 
@@ -133,3 +138,29 @@ def test_the_settings_say_how_the_repeat_note_was_set() -> None:
     # Stored before the setting was recorded.
     assert note_row(llm_episode(0)) == "(not recorded)"
     assert note_row(llm_episode(3), llm_episode(-1), llm_episode(-1)) == "off (2 episodes), 3 (1 episodes)"
+
+
+def test_an_episode_a_resume_played_again_is_listed_but_not_counted() -> None:
+    def episode(game_id: str, attempt: int, end: str, won: bool = False) -> trajectory_pb2.Trajectory:
+        return trajectory_pb2.Trajectory(
+            trajectory_id=f"{game_id}-{attempt}",
+            attempt=attempt,
+            game=trajectory_pb2.Game(game_id=game_id, task_type="pick_and_place_simple"),
+            end_reason=trajectory_pb2.EndReason.Value(end),
+            won=won,
+        )
+
+    run = [
+        episode("a", 0, "CANCELLED"),
+        episode("a", 1, "WON", won=True),
+        episode("b", 0, "STEP_LIMIT"),
+        episode("c", 0, "ENV_ERROR"),  # not played again (yet): it counts
+        episode("d", 0, "STEP_LIMIT"),
+        episode("d", 1, "WON", won=True),  # a deliberate second attempt: both count
+    ]
+    data = summarise_runs({"r": run})
+    (summary,) = data["runs"]
+    overall = summary["success"][-1]
+    assert (overall["episodes"], overall["wins"]) == (5, 2)
+    assert summary["end_reasons"] == {"WON": 2, "STEP_LIMIT": 2, "ENV_ERROR": 1}
+    assert len(data["episodes"]) == 6
