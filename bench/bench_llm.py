@@ -141,6 +141,9 @@ class RunFigures:
     model_sha256: str
     prompt_mode: str
     max_steps: int
+    # The repeated-command note's threshold (negative: no note); runs from before it was recorded
+    # had the default.
+    repeat_note_after: int
     episodes: int
     wins: int
     success_ci: tuple[float, float]
@@ -223,6 +226,7 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         model_sha256=first.get("model_sha256", ""),
         prompt_mode=first.get("settings", {}).get("prompt_mode", ""),
         max_steps=first.get("settings", {}).get("max_steps", 0),
+        repeat_note_after=first.get("settings", {}).get("repeat_note_after") or REPEAT_NOTE_AFTER,
         episodes=len(trajectories),
         wins=wins,
         success_ci=wilson_interval(wins, len(trajectories)),
@@ -275,7 +279,9 @@ def table_rows(all_figures: list[RunFigures]) -> str:
         for f in all_figures
     ]
     details += [
-        f"- `{f.run_id}`: {f.not_admissible} of {f.steps} commands "
+        f"- `{f.run_id}`: repeat note "
+        f"{'off' if f.repeat_note_after < 0 else f'from {f.repeat_note_after} identical answers on'}; "
+        f"{f.not_admissible} of {f.steps} commands "
         f"({f.not_admissible / max(f.steps, 1):.0%}) not admissible as written; "
         f"the repeated-action limit ended {f.limit_ended} episodes after {f.limit_ended_steps} steps, "
         f"{f.limit_saved_steps} short of the {f.max_steps}-step cap; "
