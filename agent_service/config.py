@@ -40,8 +40,9 @@ class AgentConfig:
     llm_max_tokens: int = 128
     # Identical consecutive actions that end an LLM episode when a request says 0; negative: none.
     max_repeated_actions: int = 10
-    # The note to the model on a command that got the same answer this many times; 0: no note.
-    repeat_note_after: int = 3
+    # The note to the model on a command that got the same answer this many times; 0: no note
+    # (the default: measured, it did not change what the model did; see llm/prompts.py).
+    repeat_note_after: int = 0
     max_concurrency: int = 64
     # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL; empty: any.
     allowed_base_urls: tuple[str, ...] = ()

@@ -66,7 +66,7 @@ class EpisodeDefaults:
     # own completion limit; no repeated-action limit).
     max_tokens: int = 128
     max_repeated_actions: int = 10
-    repeat_note_after: int = 3
+    repeat_note_after: int = -1
 
 
 @dataclass(frozen=True)

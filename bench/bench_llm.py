@@ -26,6 +26,7 @@ import asyncio
 import gzip
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,7 +48,7 @@ from agent_service.gateways import RemoteEnv
 from agent_service.llm.client import Message
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.prompts import (
-    REPEAT_NOTE_AFTER,
+    UNRECORDED_REPEAT_NOTE_AFTER,
     PastStep,
     build_prompt,
     dropped_note,
@@ -226,7 +227,7 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         model_sha256=first.get("model_sha256", ""),
         prompt_mode=first.get("settings", {}).get("prompt_mode", ""),
         max_steps=first.get("settings", {}).get("max_steps", 0),
-        repeat_note_after=first.get("settings", {}).get("repeat_note_after") or REPEAT_NOTE_AFTER,
+        repeat_note_after=first.get("settings", {}).get("repeat_note_after") or UNRECORDED_REPEAT_NOTE_AFTER,
         episodes=len(trajectories),
         wins=wins,
         success_ci=wilson_interval(wins, len(trajectories)),
@@ -404,8 +405,9 @@ def play(args: argparse.Namespace) -> int:
 def shown_steps(trajectory: dict[str, Any]) -> list[PastStep]:
     """The episode's steps as the model saw them: its thoughts, the command, the answer with the
     note on repeated commands (as `LLMPolicy` shows them, by the episode's recorded setting;
-    trajectories from before it was recorded had the default)."""
-    repeat_note_after = trajectory.get("settings", {}).get("repeat_note_after") or REPEAT_NOTE_AFTER
+    trajectories from before it was recorded had the note from 3 on)."""
+    recorded = trajectory.get("settings", {}).get("repeat_note_after")
+    repeat_note_after = recorded or UNRECORDED_REPEAT_NOTE_AFTER
     seen: Counter[tuple[str, str]] = Counter()
     steps = []
     for step in trajectory.get("steps", []):
@@ -770,4 +772,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # SIGTERM (`kill`, or a run started in the background, which ignores Ctrl-C) unwinds like
+    # Ctrl-C does, so the services and servers a command started are stopped with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -32,7 +32,6 @@ from agent_service.llm.endpoints import EndpointRules
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.grounding import ground, parse_reply
 from agent_service.llm.prompts import (
-    REPEAT_NOTE_AFTER,
     PastStep,
     Prompt,
     admissible_list,
@@ -76,7 +75,7 @@ class LLMSettings:
     max_thoughts: int = 3
     stop: tuple[str, ...] = DEFAULT_STOP
     # The note on a command that got the same answer this many times (0 or negative: never).
-    repeat_note_after: int = REPEAT_NOTE_AFTER
+    repeat_note_after: int = 0
 
 
 class LLMPolicy:
@@ -252,7 +251,7 @@ class LLMPolicies:
         allowed_base_urls: tuple[str, ...] = (),
         concurrency: int = 0,
         stop: tuple[str, ...] = DEFAULT_STOP,
-        repeat_note_after: int = REPEAT_NOTE_AFTER,
+        repeat_note_after: int = 0,
     ) -> None:
         if len(stop) > MAX_STOP_STRINGS:
             raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings (OpenAI's limit), got {len(stop)}")

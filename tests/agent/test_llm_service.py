@@ -82,8 +82,8 @@ def test_scripted_llm_episode_wins_and_every_step_is_stored(local: Services, llm
     assert trajectory.policy == trajectory_pb2.LLM and trajectory.model == "scripted"
     assert trajectory.settings.prompt_mode == "admissible" and trajectory.settings.grounding == "exact"
     assert trajectory.settings.base_url == llm.base_url
-    # The service's defaults are recorded, not the request's zeros.
-    assert (trajectory.settings.max_repeated_actions, trajectory.settings.repeat_note_after) == (10, 3)
+    # The service's defaults are recorded, not the request's zeros (the note is off by default).
+    assert (trajectory.settings.max_repeated_actions, trajectory.settings.repeat_note_after) == (10, -1)
     assert [s.action for s in trajectory.steps] == plan
     assert [s.raw_output for s in trajectory.steps] == plan
     assert trajectory.steps[0].thought == "I will follow the plan I know."

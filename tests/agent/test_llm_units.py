@@ -457,7 +457,7 @@ def test_llm_settings_are_read_from_the_environment() -> None:
     config = AgentConfig.from_environ({})
     assert (config.llm_timeout_seconds, config.llm_connect_timeout_seconds) == (300.0, 10.0)
     assert (config.llm_concurrency, config.llm_stop, config.llm_max_tokens) == (0, ("\n",), 128)
-    assert (config.max_repeated_actions, config.repeat_note_after) == (10, 3)
+    assert (config.max_repeated_actions, config.repeat_note_after) == (10, 0)
     config = AgentConfig.from_environ(
         {
             "ALFAGENT_LLM_STOP": '["\\n", "\\nOK"]',
