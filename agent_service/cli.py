@@ -70,7 +70,7 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         "--repeat-note-after",
         type=int,
         default=0,
-        help="same answers to one command before the model is told so; 0: the agent's default (3); "
+        help="same answers to one command before the model is told so; 0: the agent's default (no note); "
         "negative: never",
     )
     parser.add_argument("--seed", type=int, default=0)

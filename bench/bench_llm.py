@@ -736,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--max-steps", type=int, default=50)
     run.add_argument("--max-repeated-actions", type=int, default=0, help="0: the agent's default")
     run.add_argument(
-        "--repeat-note-after", type=int, default=0, help="0: the agent's default (3); negative: no note"
+        "--repeat-note-after", type=int, default=0, help="0: the agent's default (no note); negative: no note"
     )
     run.add_argument("--run-id", required=True)
     run.add_argument("--base-url", default="", help="another OpenAI-compatible server instead of `llm`")
