@@ -57,8 +57,11 @@ def silent_agent() -> Iterator[tuple[str, SilentAgent]]:
         server.stop(grace=None)
 
 
+# Ctrl-C in a terminal: a process started from a background job (as CI may run the suite) inherits
+# SIGINT ignored, so the child restores Python's own handler first.
 CHILD = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from alfagent.agent.v1 import agent_pb2
 from bench.bench_llm import run_evaluation
 run_evaluation(sys.argv[1], agent_pb2.RunEvaluationRequest(run_id="interrupted"))
@@ -67,24 +70,24 @@ run_evaluation(sys.argv[1], agent_pb2.RunEvaluationRequest(run_id="interrupted")
 
 def test_ctrl_c_cancels_the_evaluation_while_no_event_comes(silent_agent: tuple[str, SilentAgent]) -> None:
     address, agent = silent_agent
-    child = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CHILD, address],
         cwd=REPO_ROOT,
         env=scrubbed_environ(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        assert child.stdout is not None
-        first = child.stdout.readline()  # the progress line: the stream is open and waiting
-        assert "[1/2]" in first, first
-        interrupted = time.monotonic()
-        child.send_signal(signal.SIGINT)
-        _, stderr = child.communicate(timeout=10)
-        stopped_after = time.monotonic() - interrupted
-    finally:
-        child.kill()
+    ) as child:
+        try:
+            assert child.stdout is not None
+            first = child.stdout.readline()  # the progress line: the stream is open and waiting
+            assert "[1/2]" in first, first
+            interrupted = time.monotonic()
+            child.send_signal(signal.SIGINT)
+            _, stderr = child.communicate(timeout=10)
+            stopped_after = time.monotonic() - interrupted
+        finally:
+            child.kill()
     assert child.returncode != 0 and "KeyboardInterrupt" in stderr, stderr
     assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
     assert agent.cancelled.wait(5), "the agent saw the call cancelled"
