@@ -182,13 +182,19 @@ def test_env_killed_during_an_evaluation(container_stack: ComposeStack) -> None:
 
     wait_restarted(container_stack, "env")
     wait_until(lambda: check(agent, timeout_seconds=2), 60, "the agent reports SERVING again")
+    # The resume plays again, under attempt 1, the games the env's death cut short; the rest it
+    # takes from the store.
     progress, summary, error = run_evaluation(agent, run_id)
     assert error is None and summary is not None, error
     assert summary.overall.episodes == 12
+    assert summary.resumed == len(stored) - len(env_errors)
     trajectories = run_trajectories(store, run_id)
     ids = [t.trajectory_id for t in trajectories]
-    assert len(ids) == len(set(ids)) == 12, "every game of the run stored exactly once"
-    assert summary.resumed == len(stored)
+    assert len(ids) == len(set(ids)) == 12 + len(env_errors), "each (game, attempt) stored exactly once"
+    cut_short = {e.game_id for e in env_errors}
+    again = [t for t in trajectories if t.attempt == 1]
+    assert {t.game.game_id for t in again} == cut_short
+    assert all(t.end_reason != trajectory_pb2.ENV_ERROR for t in again)
 
 
 def test_store_killed_during_appends_keeps_every_acknowledged_trajectory(
