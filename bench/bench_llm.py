@@ -608,13 +608,21 @@ def servers(args: argparse.Namespace) -> int:
     model = models.find(args.model)
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     rows: list[dict[str, Any]] = []
-    for server in ("llama-server", "llama-cpp-python"):
-        run_dir = ROOT / "logs" / f"servers-{stamp}-{server}"
+    slot_counts = [int(n) for n in args.slots.split(",")]
+    chosen = [("llama-server", n) for n in slot_counts] if args.only != "llama-cpp-python" else []
+    if args.only != "llama-server":
+        chosen.append(("llama-cpp-python", 1))
+    for server, slots in chosen:
+        # llama-server's slots (LLM_PARALLEL) other than the `llm` service's 2 are named in the run id.
+        label = server if server != "llama-server" or slots == 2 else f"{server}-{slots}slot"
+        run_dir = ROOT / "logs" / f"servers-{stamp}-{label}"
         run_dir.mkdir(parents=True, exist_ok=True)
         with ExitStack() as stack:
             if server == "llama-server":
                 llm = start_llm(
-                    port=0, log_path=run_dir / "llm.log", environ=stack_environ(LLM_MODEL=model.name)
+                    port=0,
+                    log_path=run_dir / "llm.log",
+                    environ=stack_environ(LLM_MODEL=model.name, LLM_PARALLEL=str(slots)),
                 )
                 stack.callback(llm.stop)
                 llm.wait_serving()
@@ -625,7 +633,7 @@ def servers(args: argparse.Namespace) -> int:
             services = start_stack(run_dir=run_dir, store_dir=STORE_DIR, environ=environ)
             stack.callback(services.stop)
             for concurrency in (1, 2):
-                run_id = f"servers-{stamp}-{server}-c{concurrency}"
+                run_id = f"servers-{stamp}-{label}-c{concurrency}"
                 request = agent_pb2.RunEvaluationRequest(
                     split=DEFAULT_SPLIT,
                     task_types=[args.task_type],
@@ -641,7 +649,7 @@ def servers(args: argparse.Namespace) -> int:
                 run = figures(run_id, stored(STORE_DIR, [run_id])[run_id])
                 rows.append(
                     {
-                        "server": server,
+                        "server": label,
                         "concurrency": concurrency,
                         "run_id": run_id,
                         "steps": run.steps,
@@ -656,7 +664,10 @@ def servers(args: argparse.Namespace) -> int:
                 print(json.dumps(rows[-1]), flush=True)
     with RESULTS.open("a") as results:
         results.write(json.dumps({"servers": stamp, "model": model.name, "rows": rows}) + "\n")
-    base = {r["concurrency"]: r["wall_seconds_per_step"] for r in rows if r["server"] == "llama-server"}
+    # Ratios against the first server of this run at the same concurrency.
+    base: dict[int, float] = {}
+    for row in rows:
+        base.setdefault(row["concurrency"], row["wall_seconds_per_step"])
     for row in rows:
         ratio = row["wall_seconds_per_step"] / base[row["concurrency"]]
         print(
@@ -765,6 +776,10 @@ def main(argv: list[str] | None = None) -> int:
     compared.add_argument("--task-type", default="pick_and_place_simple")
     compared.add_argument("--games", type=int, default=2)
     compared.add_argument("--max-steps", type=int, default=6)
+    compared.add_argument("--only", choices=["llama-server", "llama-cpp-python"], help="one server only")
+    compared.add_argument(
+        "--slots", default="2", help="llama-server's slots (LLM_PARALLEL); a list plays each, e.g. 2,1"
+    )
     compared.set_defaults(handler=servers)
     args = parser.parse_args(argv)
     handler: Any = args.handler
