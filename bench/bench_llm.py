@@ -3,6 +3,7 @@
     python -m bench.bench_llm play --model qwen2.5-coder-1.5b-instruct-q4_k_m --prompt-mode react \
         --games 30 --run-id llm-1.5b-react
     python -m bench.bench_llm table llm-1.5b-react llm-1.5b-admissible ...
+    python -m bench.bench_llm compare llm-1.5b-admissible llm-1.5b-admissible-nonote
     python -m bench.bench_llm cache --run-id llm-1.5b-react       # prompt cache: stable vs window
     python -m bench.bench_llm servers --llama-cpp-python /opt/llama-cpp-python/bin/python
 
@@ -124,17 +125,6 @@ def command_kind(action: str) -> str:
     return words[0] if words else "(empty)"
 
 
-def longest_streak(actions: list[str]) -> int:
-    """The most times one command was sent in a row."""
-    best = run = 0
-    previous = None
-    for action in actions:
-        run = run + 1 if action == previous else 1
-        previous = action
-        best = max(best, run)
-    return best
-
-
 @dataclass(frozen=True)
 class RunFigures:
     run_id: str
@@ -142,8 +132,7 @@ class RunFigures:
     model_sha256: str
     prompt_mode: str
     max_steps: int
-    # The repeated-command note's threshold (negative: no note); runs from before it was recorded
-    # had the default.
+    # The repeated-command note's threshold (negative: no note).
     repeat_note_after: int
     episodes: int
     wins: int
@@ -178,6 +167,12 @@ class RunFigures:
     what_if: dict[int, tuple[int, int, int]]
 
 
+def recorded_repeat_note_after(trajectory: dict[str, Any]) -> int:
+    """The episode's repeat-note threshold (negative: none); 3 for those stored before it was
+    recorded, which all had it."""
+    return int(trajectory.get("settings", {}).get("repeat_note_after") or UNRECORDED_REPEAT_NOTE_AFTER)
+
+
 def counted(trajectories: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's episodes less those a resume played again (as the report counts them)."""
     replaced = superseded(
@@ -203,9 +198,13 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
     shares = [u.get("cached_prompt_tokens", 0) / u["prompt_tokens"] for u in usage if u.get("prompt_tokens")]
     first = trajectories[0]
     actions = [[s["action"] for s in t.get("steps", [])] for t in trajectories]
-    longest = [(longest_streak(a), bool(t.get("won"))) for a, t in zip(actions, trajectories, strict=True)]
+    # Where each episode first sent one command n times in a row (0: never).
+    reached = {
+        n: [(streak_end(a, n), bool(t.get("won"))) for a, t in zip(actions, trajectories, strict=True)]
+        for n in (*STREAKS, *WHAT_IF_LIMITS)
+    }
     streaks = {
-        n: (sum(run >= n for run, _ in longest), sum(run >= n and won for run, won in longest))
+        n: (sum(end > 0 for end, _ in reached[n]), sum(end > 0 and won for end, won in reached[n]))
         for n in STREAKS
     }
     ended = [t for t in trajectories if t.get("end_reason") == "REPEATED_ACTION"]
@@ -213,10 +212,7 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
     what_if: dict[int, tuple[int, int, int]] = {}
     for limit in WHAT_IF_LIMITS:
         # Episodes the lower limit would have ended before they did end.
-        ends = [
-            (streak_end(a, limit), len(a), bool(t.get("won")))
-            for a, t in zip(actions, trajectories, strict=True)
-        ]
+        ends = [(end, len(a), won) for (end, won), a in zip(reached[limit], actions, strict=True)]
         cut = [(end, played, won) for end, played, won in ends if 0 < end < played]
         what_if[limit] = (len(cut), sum(played - end for end, played, _ in cut), sum(won for *_, won in cut))
     # A step's calls: one per thought, one for the command (the thoughts are stored joined by \n).
@@ -227,7 +223,7 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         model_sha256=first.get("model_sha256", ""),
         prompt_mode=first.get("settings", {}).get("prompt_mode", ""),
         max_steps=first.get("settings", {}).get("max_steps", 0),
-        repeat_note_after=first.get("settings", {}).get("repeat_note_after") or UNRECORDED_REPEAT_NOTE_AFTER,
+        repeat_note_after=recorded_repeat_note_after(first),
         episodes=len(trajectories),
         wins=wins,
         success_ci=wilson_interval(wins, len(trajectories)),
@@ -406,8 +402,7 @@ def shown_steps(trajectory: dict[str, Any]) -> list[PastStep]:
     """The episode's steps as the model saw them: its thoughts, the command, the answer with the
     note on repeated commands (as `LLMPolicy` shows them, by the episode's recorded setting;
     trajectories from before it was recorded had the note from 3 on)."""
-    recorded = trajectory.get("settings", {}).get("repeat_note_after")
-    repeat_note_after = recorded or UNRECORDED_REPEAT_NOTE_AFTER
+    repeat_note_after = recorded_repeat_note_after(trajectory)
     seen: Counter[tuple[str, str]] = Counter()
     steps = []
     for step in trajectory.get("steps", []):
@@ -734,6 +729,44 @@ def table(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Two runs over the same games, episode by episode."""
+
+    games: int
+    # Episodes that sent the same commands from first to last in both runs.
+    identical: int
+    # For the others: the step at which the commands first differed (1 = the first step).
+    first_difference: list[int]
+
+
+def paired(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> Paired:
+    def commands(run: list[dict[str, Any]]) -> dict[str, list[str]]:
+        return {t["game"]["game_id"]: [s["action"] for s in t.get("steps", [])] for t in counted(run)}
+
+    a, b = commands(first), commands(second)
+    common = sorted(a.keys() & b.keys())
+    differences = []
+    for game_id in common:
+        if a[game_id] != b[game_id]:
+            same = next(
+                (n for n, (x, y) in enumerate(zip(a[game_id], b[game_id], strict=False)) if x != y),
+                min(len(a[game_id]), len(b[game_id])),
+            )
+            differences.append(same + 1)
+    return Paired(len(common), len(common) - len(differences), sorted(differences))
+
+
+def compare(args: argparse.Namespace) -> int:
+    runs = stored(STORE_DIR, [args.first, args.second])
+    pair = paired(runs[args.first], runs[args.second])
+    print(
+        f"{args.first} against {args.second}: {pair.games} games in both, {pair.identical} played with "
+        f"the same commands throughout; the others first differed at steps {pair.first_difference}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -756,6 +789,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = commands.add_parser("table", help="RESULTS.md rows of stored runs")
     rows.add_argument("run_ids", nargs="+")
     rows.set_defaults(handler=table)
+    pair = commands.add_parser("compare", help="two runs of the same games, episode by episode")
+    pair.add_argument("first")
+    pair.add_argument("second")
+    pair.set_defaults(handler=compare)
     replayed = commands.add_parser("cache", help="prompt-cache share: the agent's prompt against a window")
     replayed.add_argument("--run-id", required=True, help="a stored react run to replay")
     replayed.add_argument("--episodes", type=int, default=6)

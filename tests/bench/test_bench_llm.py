@@ -9,17 +9,13 @@ import pytest
 from agent_service.llm.client import Message
 from agent_service.llm.prompts import PastStep, dropped_note, repeat_note
 from agent_service.llm.tokens import TokenCounter
-from bench.bench_llm import command_kind, figures, longest_streak, shown_steps, streak_end, window_prompt
-
-
-def test_the_longest_run_of_one_command() -> None:
-    assert longest_streak([]) == 0
-    assert longest_streak(["a", "b", "b", "a", "b", "b", "b"]) == 3
+from bench.bench_llm import command_kind, figures, paired, shown_steps, streak_end, window_prompt
 
 
 def test_where_a_limit_would_end_an_episode() -> None:
     actions = ["a", "b", "b", "a", "b", "b", "b", "b"]
     assert [streak_end(actions, n) for n in (1, 2, 3, 4, 5)] == [1, 3, 7, 8, 0]
+    assert streak_end([], 1) == 0
 
 
 def test_the_kind_of_a_command() -> None:
@@ -131,3 +127,20 @@ def test_the_window_leaves_out_the_oldest_steps_one_at_a_time() -> None:
         system="s", opening="o", steps=steps, budget_tokens=everything - 1, counter=counter
     )[1]
     assert opening.content == "o" + dropped_note(1)
+
+
+def test_two_runs_of_the_same_games_compared_episode_by_episode() -> None:
+    def episode(game_id: str, actions: list[str]) -> dict[str, Any]:
+        played = trajectory("a", False, [(a, 1, 0) for a in actions])
+        return {**played, "trajectory_id": f"{game_id}-{len(actions)}", "game": {"game_id": game_id}}
+
+    first = [
+        episode("g1", ["a", "b"]),
+        episode("g2", ["a", "b", "c"]),
+        episode("g3", ["a"]),
+        episode("g4", ["x"]),
+    ]
+    second = [episode("g1", ["a", "b"]), episode("g2", ["a", "x", "c"]), episode("g3", ["a", "b"])]
+    got = paired(first, second)
+    # g4 is in one run only; g3 differs where one episode went on after the other ended.
+    assert (got.games, got.identical, got.first_difference) == (3, 1, [2, 2])
