@@ -2,7 +2,7 @@
 
 A configuration the service cannot use ends the process before anything starts, the same way in
 every service: one line on stderr naming the service, the variable and its value
-(`env_service: ENV_WORKERS=0 must be at least 1`), and exit code 2 — a supervisor or a person
+(`env_service: ENV_WORKERS=-1 must be at least 0`), and exit code 2 — a supervisor or a person
 sees the cause at once instead of a traceback, and restarting will not help.
 """
 

@@ -19,6 +19,7 @@ class EnvConfig:
     host: str = "[::]"
     # Roots holding json_2.1.1/<split>/...: the shipped generated games, then ALFWORLD_DATA.
     game_roots: tuple[Path, ...] = (SHIPPED_GAMES_DIR,)
+    # Worker processes playing the games; 0: the service plays them itself (inprocess.py).
     workers: int = 2
     max_sessions: int = 64
     session_ttl_seconds: float = 600.0
@@ -44,7 +45,7 @@ class EnvConfig:
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
             game_roots=tuple(roots),
-            workers=get_int(environ, "ENV_WORKERS", os.cpu_count() or 1, minimum=1),
+            workers=get_int(environ, "ENV_WORKERS", os.cpu_count() or 1, minimum=0),
             max_sessions=get_int(environ, "ENV_MAX_SESSIONS", cls.max_sessions, minimum=1),
             session_ttl_seconds=get_float(environ, "ENV_SESSION_TTL_SECONDS", cls.session_ttl_seconds),
             max_action_chars=get_int(environ, "ENV_MAX_ACTION_CHARS", cls.max_action_chars, minimum=1),

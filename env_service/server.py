@@ -1,10 +1,12 @@
-"""Wires env_service together: config → catalog → worker pool → core → gRPC server."""
+"""Wires env_service together: config → catalog → worker pool (or the games in this process,
+ENV_WORKERS=0) → core → gRPC server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
@@ -14,6 +16,7 @@ from alfagent_common.server import serve
 from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
 from env_service.games.scan_cache import ScanCache
+from env_service.inprocess import InProcessWorkers
 from env_service.pool import WorkerPool
 from env_service.servicer import EnvServicer
 from env_service.sessions import EnvCore
@@ -47,11 +50,17 @@ async def run(config: EnvConfig) -> None:
         },
     )
     core_ref: list[EnvCore] = []
-    pool = WorkerPool(
-        config.workers,
-        on_worker_lost=lambda index: core_ref[0].worker_lost(index),
-        translation_cache=config.translation_cache,
-    )
+    pool: WorkerPool | InProcessWorkers
+    if config.workers == 0:
+        # textworld prints progress to stdout, as in a worker process (worker.serve_requests).
+        sys.stdout = sys.stderr
+        pool = InProcessWorkers(config.translation_cache)
+    else:
+        pool = WorkerPool(
+            config.workers,
+            on_worker_lost=lambda index: core_ref[0].worker_lost(index),
+            translation_cache=config.translation_cache,
+        )
     core = EnvCore(
         catalog,
         pool,

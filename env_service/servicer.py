@@ -64,7 +64,8 @@ def _tree_rss_bytes(worker_pids: list[int]) -> int:
     import psutil
 
     total = 0
-    for pid in [os.getpid(), *worker_pids]:
+    # A set: with ENV_WORKERS=0 the one worker pid is this process's.
+    for pid in {os.getpid(), *worker_pids}:
         try:
             total += psutil.Process(pid).memory_info().rss
         except psutil.Error:

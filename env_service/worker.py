@@ -83,8 +83,18 @@ class WorkerState:
 
 
 def serve(state: WorkerState, request: Request[R]) -> R:
-    """One request's answer; mypy checks that WorkerState serves every request as typed."""
-    return request.apply(state)
+    """One request's answer; mypy checks that WorkerState serves every request as typed.
+
+    Domain errors leave as themselves; anything else is logged here and leaves as a
+    `WorkerFailure` naming its type and message (textworld's own exceptions need not pickle).
+    """
+    try:
+        return request.apply(state)
+    except errors.AlfagentError:
+        raise
+    except Exception as error:
+        log.exception("worker request %s failed", type(request).__name__)
+        raise WorkerFailure(f"{type(error).__name__}: {error}") from None
 
 
 def serve_requests(connection: Connection, translation_cache: Path | None = None) -> None:
@@ -101,12 +111,8 @@ def serve_requests(connection: Connection, translation_cache: Path | None = None
             return
         try:
             result = serve(state, request)
-        except errors.AlfagentError as error:
+        except (errors.AlfagentError, WorkerFailure) as error:
             connection.send((request_id, False, error))
-        except Exception as error:
-            log.exception("worker request %s failed", type(request).__name__)
-            failure = WorkerFailure(f"{type(error).__name__}: {error}")
-            connection.send((request_id, False, failure))
         else:
             with contextlib.suppress(BrokenPipeError):
                 connection.send((request_id, True, result))

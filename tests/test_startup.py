@@ -30,7 +30,7 @@ CASES = [
         (service, "EVENT_LOOP", "gevent", "EVENT_LOOP='gevent' is not one of uvloop, asyncio")
         for service in SERVICES
     ],
-    ("env_service", "ENV_WORKERS", "0", "ENV_WORKERS=0 must be at least 1"),
+    ("env_service", "ENV_WORKERS", "-1", "ENV_WORKERS=-1 must be at least 0"),
     ("env_service", "ENV_SESSION_TTL_SECONDS", "soon", "ENV_SESSION_TTL_SECONDS='soon' is not a number"),
     ("store_service", "STORE_SEGMENT_BYTES", "ten", "STORE_SEGMENT_BYTES='ten' is not a whole number"),
     ("agent_service", "ALFAGENT_MAX_STEPS", "0", "ALFAGENT_MAX_STEPS=0 must be at least 1"),
