@@ -58,8 +58,8 @@ def test_env_is_a_deployment_behind_a_headless_service_the_agent_resolves() -> N
     assert env_of(by_kind(objects, "Deployment", "agent"))["ENV_ADDR"] == f"dns:///env:{port}"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container(env)[probe]["grpc"]["port"] == port
-    # The dev overlay: two replicas of one worker each, the local images.
-    assert env["spec"]["replicas"] == 2 and env_of(env)["ENV_WORKERS"] == "1"
+    # The dev overlay: two replicas, each one process playing the games itself, the local images.
+    assert env["spec"]["replicas"] == 2 and env_of(env)["ENV_WORKERS"] == "0"
     assert container(env)["image"] == "alfagent-env:latest"
     assert all(o["metadata"]["namespace"] == "alfagent" for o in objects if o["kind"] != "Namespace")
 
