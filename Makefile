@@ -68,6 +68,7 @@ images:
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	tools/proto-check.sh
 
 typecheck: setup
 	$(BIN)/mypy llm_service alfagent_common alfagent_clients env_service store_service agent_service gamegen launcher bench tests clients/python/alfagent_client clients/python/examples

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from agent_service.settings import EpisodeSettings
 from alfagent_common.settings import ConfigError, get_float, get_int, get_str
 
 
@@ -36,9 +37,9 @@ class AgentConfig:
     llm_concurrency: int = 0
     # Where generation stops: the end of the first line (OpenAI allows at most 4 strings).
     llm_stop: tuple[str, ...] = ("\n",)
-    # Completion tokens per call when a request says 0; negative: the server's own limit.
+    # Completion tokens per call when a request gives none; 0: the server's own limit.
     llm_max_tokens: int = 128
-    # Identical consecutive actions that end an LLM episode when a request says 0; negative: none.
+    # Identical consecutive actions that end an LLM episode when a request gives none; 0: no limit.
     max_repeated_actions: int = 10
     # The note to the model on a command that got the same answer this many times; 0: no note
     # (the default: measured, it did not change what the model did; see llm/prompts.py).
@@ -49,6 +50,17 @@ class AgentConfig:
     # Prompt budget of the LLM policy (estimated as characters / 4); older turns are dropped.
     context_tokens: int = 6000
     log_level: str = "INFO"
+
+    def episode_defaults(self) -> EpisodeSettings:
+        """What a request that leaves a setting out gets."""
+        return EpisodeSettings(
+            model=self.model,
+            base_url=self.openai_base_url,
+            max_steps=self.default_max_steps,
+            max_tokens=self.llm_max_tokens,
+            max_repeated_actions=self.max_repeated_actions,
+            repeat_note_after=self.repeat_note_after,
+        )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> AgentConfig:
@@ -74,11 +86,11 @@ class AgentConfig:
             ),
             llm_concurrency=get_int(environ, "ALFAGENT_LLM_CONCURRENCY", cls.llm_concurrency),
             llm_stop=stop_strings(environ.get("ALFAGENT_LLM_STOP", ""), cls.llm_stop),
-            llm_max_tokens=_signed_int(environ, "ALFAGENT_LLM_MAX_TOKENS", cls.llm_max_tokens),
-            max_repeated_actions=_signed_int(
+            llm_max_tokens=_none_if_negative(environ, "ALFAGENT_LLM_MAX_TOKENS", cls.llm_max_tokens),
+            max_repeated_actions=_none_if_negative(
                 environ, "ALFAGENT_MAX_REPEATED_ACTIONS", cls.max_repeated_actions
             ),
-            repeat_note_after=get_int(environ, "ALFAGENT_REPEAT_NOTE_AFTER", cls.repeat_note_after),
+            repeat_note_after=_none_if_negative(environ, "ALFAGENT_REPEAT_NOTE_AFTER", cls.repeat_note_after),
             context_tokens=get_int(environ, "ALFAGENT_CONTEXT_TOKENS", cls.context_tokens, minimum=500),
             allowed_base_urls=allowed_base_urls(get_str(environ, "ALFAGENT_ALLOWED_BASE_URLS", "")),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
@@ -118,6 +130,7 @@ def stop_strings(text: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _signed_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    """A whole number where a negative value means "none" (see the field it sets)."""
-    return get_int(environ, name, default, minimum=-(2**31))
+def _none_if_negative(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A limit where 0 means none; a negative value (what these variables took for "none" before)
+    means none too."""
+    return max(get_int(environ, name, default, minimum=-(2**31)), 0)

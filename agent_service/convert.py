@@ -8,7 +8,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from agent_service.episode import (
     EndReason,
-    EpisodeDefaults,
     EpisodeOutcome,
     EpisodeRecord,
     EpisodeRequest,
@@ -19,14 +18,9 @@ from agent_service.episode import (
 )
 from agent_service.evaluation import EvaluationRequest, EvaluationSummary, Progress
 from agent_service.runner import new_run_id
+from agent_service.settings import EpisodeSettings
+from agent_service.settings_proto import settings_from_request, settings_to_proto
 from agent_service.summary import TaskTypeSummary
-from agent_service.vocabulary import (
-    DEFAULT_GROUNDING,
-    DEFAULT_PROMPT_MODE,
-    Grounding,
-    PromptMode,
-    parse_setting,
-)
 from alfagent.agent.v1 import agent_pb2
 from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
@@ -35,44 +29,30 @@ from alfagent_common.game_proto import game_to_proto, source_from_proto
 from alfagent_common.games import DEFAULT_SPLIT
 from alfagent_common.versions import UNKNOWN, GameVersions, alfagent_version
 
-# Both requests carry the same policy settings under the same field names.
-SettingsRequest = agent_pb2.RunEpisodeRequest | agent_pb2.RunEvaluationRequest
 
-
-def episode_settings(request: SettingsRequest, defaults: EpisodeDefaults) -> EpisodeRequest:
+def episode_request(
+    policy: trajectory_pb2.Policy.ValueType,
+    settings: trajectory_pb2.AgentSettings,
+    run_id: str,
+    defaults: EpisodeSettings,
+) -> EpisodeRequest:
     """The policy and its settings a request names, checked and with the service's defaults
     filled in; no game (the caller adds it)."""
-    if request.policy == trajectory_pb2.POLICY_UNSPECIFIED:
+    if policy == trajectory_pb2.POLICY_UNSPECIFIED:
         raise errors.InvalidRequest("policy is required: one of LLM, EXPERT, RANDOM")
-    if request.max_steps < 0:
-        raise errors.InvalidRequest(f"max_steps must not be negative, got {request.max_steps}")
     # Checked before playing: the store would refuse the trajectory at the end otherwise.
-    ids.check_optional_id(request.run_id, "run_id")
-    prompt_mode = parse_setting(PromptMode, request.prompt_mode, "prompt_mode", DEFAULT_PROMPT_MODE)
-    grounding = parse_setting(Grounding, request.grounding, "grounding", DEFAULT_GROUNDING)
-    policy = PolicyKind(trajectory_pb2.Policy.Name(request.policy))
-    llm = policy is PolicyKind.LLM
+    ids.check_optional_id(run_id, "run_id")
+    kind = PolicyKind(trajectory_pb2.Policy.Name(policy))
     return EpisodeRequest(
-        policy=policy,
-        # Defaults are filled in here so the trajectory records the model and endpoint used.
-        model=request.model or (defaults.model if llm else ""),
-        base_url=request.base_url or (defaults.base_url if llm else ""),
-        temperature=request.temperature,
-        max_steps=request.max_steps or defaults.max_steps,
-        seed=request.seed,
-        run_id=request.run_id,
-        max_tokens=request.max_tokens or (defaults.max_tokens if llm else 0),
-        prompt_mode=prompt_mode,
-        grounding=grounding,
-        token_budget=request.token_budget,
-        max_repeated_actions=request.max_repeated_actions or (defaults.max_repeated_actions if llm else 0),
-        repeat_note_after=request.repeat_note_after or (defaults.repeat_note_after if llm else 0),
+        policy=kind,
+        settings=settings_from_request(settings, defaults, llm=kind is PolicyKind.LLM),
+        run_id=run_id,
     )
 
 
-def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeDefaults) -> EpisodeRequest:
+def request_from_proto(request: agent_pb2.RunEpisodeRequest, defaults: EpisodeSettings) -> EpisodeRequest:
     return replace(
-        episode_settings(request, defaults),
+        episode_request(request.policy, request.settings, request.run_id, defaults),
         game_id=request.game_id,
         split=request.split,
         task_type=request.task_type,
@@ -98,7 +78,7 @@ def reset_request_to_proto(request: EpisodeRequest, with_expert_plan: bool) -> e
         task_type=request.task_type,
         index=request.index,
         with_expert_plan=with_expert_plan,
-        max_steps=request.max_steps,
+        max_steps=request.settings.max_steps,
     )
 
 
@@ -147,12 +127,13 @@ def _timestamp(seconds: float) -> Timestamp:
 
 def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
     request = record.request
+    llm = request.policy is PolicyKind.LLM
     return trajectory_pb2.Trajectory(
         trajectory_id=record.trajectory_id,
         run_id=record.run_id,
         game=game_to_proto(record.game),
         policy=trajectory_pb2.Policy.Value(request.policy.value),
-        model=request.model if request.policy is request.policy.LLM else "",
+        model=request.settings.model if llm else "",
         started_at=_timestamp(record.started_at),
         finished_at=_timestamp(record.finished_at),
         steps=[step_to_proto(step) for step in record.steps],
@@ -169,23 +150,13 @@ def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
         initial_observation=record.initial_observation,
         initial_admissible_commands=record.initial_admissible_commands,
         attempt=request.attempt,
-        seed=request.seed,
-        settings=trajectory_pb2.AgentSettings(
-            prompt_mode=request.prompt_mode if request.policy is request.policy.LLM else "",
-            grounding=request.grounding if request.policy is request.policy.LLM else "",
-            temperature=request.temperature,
-            max_steps=request.max_steps,
-            max_tokens=request.max_tokens,
-            token_budget=request.token_budget,
-            max_repeated_actions=request.max_repeated_actions,
-            repeat_note_after=request.repeat_note_after,
-            base_url=request.base_url if request.policy is request.policy.LLM else "",
-        ),
+        seed=request.settings.seed,
+        settings=settings_to_proto(request.settings, llm=llm),
         error=record.error,
         retry_causes=record.retry_causes,
         duration_ms=record.duration_ms,
         dropped_turns=record.dropped_turns,
-        model_sha256=request.model_sha256 if request.policy is request.policy.LLM else "",
+        model_sha256=request.model_sha256 if llm else "",
     )
 
 
@@ -228,13 +199,13 @@ def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOut
 
 
 def evaluation_from_proto(
-    request: agent_pb2.RunEvaluationRequest, defaults: EpisodeDefaults
+    request: agent_pb2.RunEvaluationRequest, defaults: EpisodeSettings
 ) -> EvaluationRequest:
     if request.limit < 0:
         raise errors.InvalidRequest(f"limit must not be negative, got {request.limit}")
     if request.concurrency < 0:
         raise errors.InvalidRequest(f"concurrency must not be negative, got {request.concurrency}")
-    episode = episode_settings(request, defaults)
+    episode = episode_request(request.policy, request.settings, request.run_id, defaults)
     return EvaluationRequest(
         run_id=request.run_id or new_run_id(),
         split=request.split or DEFAULT_SPLIT,

@@ -6,7 +6,7 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
-from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode
+from agent_service.settings import EpisodeSettings
 from alfagent_common.versions import GameVersions
 
 
@@ -56,40 +56,17 @@ class GameRef:
 
 
 @dataclass(frozen=True)
-class EpisodeDefaults:
-    """What a request that leaves a setting out gets (from the agent's configuration)."""
-
-    max_steps: int = 50
-    model: str = ""
-    base_url: str = ""
-    # LLM episodes only. A request's 0 means these; a negative value means none (the server's
-    # own completion limit; no repeated-action limit).
-    max_tokens: int = 128
-    max_repeated_actions: int = 10
-    repeat_note_after: int = -1
-
-
-@dataclass(frozen=True)
 class EpisodeRequest:
+    """One episode to play: the game, the policy and its settings (defaults already filled in)."""
+
     policy: PolicyKind
+    settings: EpisodeSettings = field(default_factory=EpisodeSettings)
+    # Game selection: game_id, or (split, task_type, index).
     game_id: str = ""
     split: str = ""
     task_type: str = ""
     index: int = 0
-    model: str = ""
-    base_url: str = ""
-    temperature: float = 0.0
-    max_steps: int = 50
-    seed: int = 0
     run_id: str = ""
-    max_tokens: int = 0
-    prompt_mode: PromptMode = DEFAULT_PROMPT_MODE
-    grounding: Grounding = DEFAULT_GROUNDING
-    token_budget: int = 0
-    max_repeated_actions: int = 0
-    # LLM episodes: the repeated-command note from this many identical answers; negative: none;
-    # 0: the policy's own default.
-    repeat_note_after: int = 0
     attempt: int = 0
     # SHA-256 of the model file the endpoint serves, when it says (a llama-server; see
     # agent_service/llm/served_model.py).

@@ -124,9 +124,10 @@ class EpisodeRunner:
         self, record: EpisodeRecord, policy: Policy, session: EnvSession, listener: StepListener | None
     ) -> None:
         request = record.request
+        settings = request.settings
         state = session.state
         history: list[Turn] = []
-        for _ in range(request.max_steps):
+        for _ in range(settings.max_steps):
             view = TurnView(
                 task_type=record.game.task_type,
                 task=record.game.task,
@@ -176,11 +177,11 @@ class EpisodeRunner:
             if state.won:
                 record.won = True
                 return self._end(record, EndReason.WON)
-            if request.token_budget and record.usage.total_tokens >= request.token_budget:
+            if settings.token_budget and record.usage.total_tokens >= settings.token_budget:
                 return self._end(record, EndReason.TOKEN_BUDGET, f"used {record.usage.total_tokens} tokens")
-            if _repeats_last_action(history, request.max_repeated_actions):
+            if _repeats_last_action(history, settings.max_repeated_actions):
                 return self._end(
-                    record, EndReason.REPEATED_ACTION, f"{request.max_repeated_actions} identical actions"
+                    record, EndReason.REPEATED_ACTION, f"{settings.max_repeated_actions} identical actions"
                 )
             if state.done:
                 break

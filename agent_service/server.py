@@ -10,7 +10,7 @@ import grpc
 from agent_service.config import AgentConfig
 from agent_service.env_forwarding import EnvForwardingHandler
 from agent_service.env_replicas import EnvReplicas, ReplicatedEnvClient
-from agent_service.episode import EpisodeDefaults, EpisodeRequest, PolicyKind
+from agent_service.episode import EpisodeRequest, PolicyKind
 from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
@@ -43,7 +43,6 @@ def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
     """The LLM policy's shared parts; it builds its few-shot examples through `env`."""
     return LLMPolicies(
         library=FewShotLibrary(env),
-        default_model=config.model,
         default_base_url=config.openai_base_url,
         api_key=config.openai_api_key,
         timeouts=Timeouts(config.llm_timeout_seconds, config.llm_connect_timeout_seconds),
@@ -54,7 +53,6 @@ def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
         allowed_base_urls=config.allowed_base_urls,
         concurrency=config.llm_concurrency,
         stop=config.llm_stop,
-        repeat_note_after=config.repeat_note_after,
     )
 
 
@@ -69,7 +67,7 @@ def policy_factory(llm: LLMPolicies | None) -> PolicyFactory:
         if request.policy is PolicyKind.EXPERT:
             return ExpertPolicy()
         if request.policy is PolicyKind.RANDOM:
-            return RandomPolicy(request.seed)
+            return RandomPolicy(request.settings.seed)
         if llm is None:
             raise errors.InvalidRequest("the LLM policy is unavailable: no env to build its examples with")
         return llm(request)
@@ -106,15 +104,7 @@ async def run(config: AgentConfig) -> None:
         servicer = AgentServicer(
             runner,
             evaluator,
-            EpisodeDefaults(
-                config.default_max_steps,
-                config.model,
-                config.openai_base_url,
-                max_tokens=config.llm_max_tokens,
-                max_repeated_actions=config.max_repeated_actions,
-                # ALFAGENT_REPEAT_NOTE_AFTER=0 turns the note off; a request's 0 means the default.
-                repeat_note_after=config.repeat_note_after or -1,
-            ),
+            config.episode_defaults(),
             resolve=resolve_served_model,
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)

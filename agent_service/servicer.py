@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from agent_service import convert
-from agent_service.episode import EpisodeDefaults, EpisodeOutcome, EpisodeRecord, EpisodeRequest, StepRecord
+from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, StepRecord
 from agent_service.evaluation import Evaluator, Progress
 from agent_service.runner import EpisodeRunner
+from agent_service.settings import EpisodeSettings
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent_common.game_proto import game_to_proto
 from alfagent_common.grpc_errors import Context
@@ -54,7 +55,7 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         self,
         runner: EpisodeRunner,
         evaluator: Evaluator,
-        defaults: EpisodeDefaults,
+        defaults: EpisodeSettings,
         resolve: Resolve = _unchanged,
     ) -> None:
         self.runner = runner

@@ -42,6 +42,7 @@ from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
 from agent_service.runner import EpisodeRunner
+from agent_service.settings import EpisodeSettings
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
@@ -108,7 +109,6 @@ async def memory_run(base_url: str, episodes: int, concurrency: int) -> tuple[fl
     await library.examples("pick_and_place_simple")
     make = LLMPolicies(
         library=library,
-        default_model="bench",
         default_base_url=base_url,
         api_key="bench-key",
         timeouts=Timeouts(read_seconds=30),
@@ -119,7 +119,8 @@ async def memory_run(base_url: str, episodes: int, concurrency: int) -> tuple[fl
 
     async def one(index: int) -> EpisodeOutcome:
         game_id = f"generated_eval/pick_and_place_simple-Pencil-None-Shelf-{index}/trial_T0"
-        request = EpisodeRequest(PolicyKind.LLM, game_id=game_id, max_steps=20)
+        settings = EpisodeSettings(model="bench", base_url=base_url, max_tokens=128, max_steps=20)
+        request = EpisodeRequest(PolicyKind.LLM, settings=settings, game_id=game_id)
         async with semaphore:
             return await runner.run(request)
 
@@ -178,9 +179,8 @@ def evaluate(agent: str, run_id: str, limit: int, concurrency: int, max_steps: i
         limit=limit,
         concurrency=concurrency,
         policy=trajectory_pb2.LLM,
-        max_steps=max_steps,
         run_id=run_id,
-        grounding="exact",
+        settings=trajectory_pb2.AgentSettings(max_steps=max_steps, grounding="exact"),
     )
     started = time.perf_counter()
     with grpc.insecure_channel(agent) as channel:

@@ -49,7 +49,6 @@ from agent_service.gateways import RemoteEnv
 from agent_service.llm.client import Message
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.prompts import (
-    UNRECORDED_REPEAT_NOTE_AFTER,
     PastStep,
     build_prompt,
     dropped_note,
@@ -57,6 +56,7 @@ from agent_service.llm.prompts import (
     system_message,
 )
 from agent_service.llm.tokens import TokenCounter
+from agent_service.settings_proto import recorded_settings_of_dict
 from agent_service.vocabulary import PromptMode
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
@@ -167,12 +167,6 @@ class RunFigures:
     what_if: dict[int, tuple[int, int, int]]
 
 
-def recorded_repeat_note_after(trajectory: dict[str, Any]) -> int:
-    """The episode's repeat-note threshold (negative: none); 3 for those stored before it was
-    recorded, which all had it."""
-    return int(trajectory.get("settings", {}).get("repeat_note_after") or UNRECORDED_REPEAT_NOTE_AFTER)
-
-
 def counted(trajectories: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's episodes less those a resume played again (as the report counts them)."""
     replaced = superseded(
@@ -208,7 +202,7 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         for n in STREAKS
     }
     ended = [t for t in trajectories if t.get("end_reason") == "REPEATED_ACTION"]
-    max_steps = first.get("settings", {}).get("max_steps", 0)
+    settings = recorded_settings_of_dict(first)
     what_if: dict[int, tuple[int, int, int]] = {}
     for limit in WHAT_IF_LIMITS:
         # Episodes the lower limit would have ended before they did end.
@@ -221,9 +215,9 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         run_id=run_id,
         model=first.get("model", ""),
         model_sha256=first.get("model_sha256", ""),
-        prompt_mode=first.get("settings", {}).get("prompt_mode", ""),
-        max_steps=first.get("settings", {}).get("max_steps", 0),
-        repeat_note_after=recorded_repeat_note_after(first),
+        prompt_mode=settings.prompt_mode.value,
+        max_steps=settings.max_steps,
+        repeat_note_after=settings.repeat_note_after,
         episodes=len(trajectories),
         wins=wins,
         success_ci=wilson_interval(wins, len(trajectories)),
@@ -248,7 +242,7 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         ),
         limit_ended=len(ended),
         limit_ended_steps=sum(len(t.get("steps", [])) for t in ended),
-        limit_saved_steps=sum(max(max_steps - len(t.get("steps", [])), 0) for t in ended),
+        limit_saved_steps=sum(max(settings.max_steps - len(t.get("steps", [])), 0) for t in ended),
         what_if=what_if,
     )
 
@@ -277,7 +271,7 @@ def table_rows(all_figures: list[RunFigures]) -> str:
     ]
     details += [
         f"- `{f.run_id}`: repeat note "
-        f"{'off' if f.repeat_note_after < 0 else f'from {f.repeat_note_after} identical answers on'}; "
+        f"{'off' if not f.repeat_note_after else f'from {f.repeat_note_after} identical answers on'}; "
         f"{f.not_admissible} of {f.steps} commands "
         f"({f.not_admissible / max(f.steps, 1):.0%}) not admissible as written; "
         f"the repeated-action limit ended {f.limit_ended} episodes after {f.limit_ended_steps} steps, "
@@ -328,11 +322,13 @@ def evaluation_request(args: argparse.Namespace) -> agent_pb2.RunEvaluationReque
         concurrency=args.concurrency,
         policy=trajectory_pb2.LLM,
         run_id=args.run_id,
-        max_steps=args.max_steps,
-        prompt_mode=args.prompt_mode,
-        model=args.served_name or "",
-        max_repeated_actions=args.max_repeated_actions,
-        repeat_note_after=args.repeat_note_after,
+        settings=trajectory_pb2.AgentSettings(
+            max_steps=args.max_steps,
+            prompt_mode=args.prompt_mode,
+            model=args.served_name or "",
+            max_repeated_actions=args.max_repeated_actions,
+            repeat_note_after=args.repeat_note_after,
+        ),
     )
 
 
@@ -402,7 +398,7 @@ def shown_steps(trajectory: dict[str, Any]) -> list[PastStep]:
     """The episode's steps as the model saw them: its thoughts, the command, the answer with the
     note on repeated commands (as `LLMPolicy` shows them, by the episode's recorded setting;
     trajectories from before it was recorded had the note from 3 on)."""
-    repeat_note_after = recorded_repeat_note_after(trajectory)
+    repeat_note_after = recorded_settings_of_dict(trajectory).repeat_note_after
     seen: Counter[tuple[str, str]] = Counter()
     steps = []
     for step in trajectory.get("steps", []):
@@ -526,7 +522,7 @@ def cache(args: argparse.Namespace) -> int:
     trajectories = stored(STORE_DIR, [args.run_id])[args.run_id][: args.episodes]
     if not trajectories:
         raise SystemExit(f"no stored trajectories of run {args.run_id!r} in {STORE_DIR}")
-    mode = PromptMode(trajectories[0]["settings"]["prompt_mode"])
+    mode = recorded_settings_of_dict(trajectories[0]).prompt_mode
     if mode is not PromptMode.REACT:
         raise SystemExit("the replay rebuilds react prompts (the admissible list is not stored per prompt)")
     run_dir = ROOT / "logs" / f"cache-{args.run_id}"
@@ -636,7 +632,7 @@ def servers(args: argparse.Namespace) -> int:
                     concurrency=concurrency,
                     policy=trajectory_pb2.LLM,
                     run_id=run_id,
-                    max_steps=args.max_steps,
+                    settings=trajectory_pb2.AgentSettings(max_steps=args.max_steps),
                 )
                 started = time.perf_counter()
                 run_evaluation(services.agent.address, request)
@@ -778,10 +774,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--games", type=int, default=30)
     run.add_argument("--concurrency", type=int, default=2, help="episodes at once (the server has 2 slots)")
     run.add_argument("--max-steps", type=int, default=50)
-    run.add_argument("--max-repeated-actions", type=int, default=0, help="0: the agent's default")
-    run.add_argument(
-        "--repeat-note-after", type=int, default=0, help="0: the agent's default (no note); negative: no note"
-    )
+    run.add_argument("--max-repeated-actions", type=int, help="default: the agent's (10); 0: no limit")
+    run.add_argument("--repeat-note-after", type=int, help="default: the agent's (no note); 0: no note")
     run.add_argument("--run-id", required=True)
     run.add_argument("--base-url", default="", help="another OpenAI-compatible server instead of `llm`")
     run.add_argument("--served-name", default="", help="the model name to send (default: the server's)")

@@ -28,6 +28,7 @@ time to open sessions depends on whether their games were translated before; the
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
@@ -54,6 +55,9 @@ from launcher.processes import REPO_ROOT, ServiceProcess, start_service
 
 sys.path.insert(0, str(REPO_ROOT / "clients" / "python"))
 from alfagent_client import AlfworldEnv, BatchEnv
+
+# Steps every session takes before anything is timed: connections, each worker's first steps.
+WARM_UP = 5
 
 
 def _environ(**settings: str) -> dict[str, str]:
@@ -174,9 +178,6 @@ def free_steps_per_second(addresses: list[str], sessions: int, steps_each: int) 
     return window.figures(sessions * steps_each)
 
 
-WARM_UP = 5
-
-
 class CpuWindow:
     """Wall time, the whole machine's busy cores (2 here) and this client's share over a window."""
 
@@ -212,16 +213,17 @@ def _busy_seconds() -> float:
     return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
-_DIRECT_STATE: list[WorkerState] = []
+@functools.cache
+def worker_state(translations: str) -> WorkerState:
+    """One per process, as in a worker: its envs are re-used from call to call."""
+    return WorkerState(Path(translations))
 
 
 def play_directly(games: list[str], steps_each: int, translations: str, start_at: float = 0.0) -> float:
     """Seconds this process takes to step a session on each of `games` `steps_each` times round-robin, in a
     worker's `WorkerState` with no gRPC and no pipe: what a replica's worker does, alone. The
     timed steps begin at `start_at` (time.time()), so that two processes step at the same time."""
-    if not _DIRECT_STATE:  # one per process, as a worker: its envs are re-used
-        _DIRECT_STATE.append(WorkerState(Path(translations)))
-    state = _DIRECT_STATE[0]
+    state = worker_state(translations)
     catalog = Catalog.from_roots([REPO_ROOT / "env_service" / "data"])
     moves = []
     sessions = len(games)

@@ -50,7 +50,7 @@ def play(agent_addr: str, run_id: str, policy: str, games: int) -> None:
         concurrency=4,
         policy=trajectory_pb2.Policy.Value(policy),
         run_id=run_id,
-        max_steps=50,
+        settings=trajectory_pb2.AgentSettings(max_steps=50),
     )
     with grpc.insecure_channel(agent_addr) as channel:
         for _ in agent_pb2_grpc.AgentServiceStub(channel).RunEvaluation(request, timeout=1800):

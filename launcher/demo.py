@@ -61,7 +61,10 @@ async def run_demo(agent_addr: str, store_addr: str, store_dir: Path, *, with_ll
                 flush=True,
             )
             request = agent_pb2.RunEpisodeRequest(
-                task_type=TASK_TYPE, policy=trajectory_pb2.LLM, max_steps=max_steps, run_id=f"{run_id}-model"
+                task_type=TASK_TYPE,
+                policy=trajectory_pb2.LLM,
+                run_id=f"{run_id}-model",
+                settings=trajectory_pb2.AgentSettings(max_steps=max_steps),
             )
             llm_result = await stream_episode(agent, request, timeout=None)
             stored = await store.GetTrajectory(

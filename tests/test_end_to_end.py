@@ -154,9 +154,8 @@ def test_random_episode_stops_at_the_step_cap_without_a_win(
     request = agent_pb2.RunEpisodeRequest(
         task_type="pick_two_obj_and_place",
         policy=trajectory_pb2.RANDOM,
-        max_steps=5,
-        seed=7,
         run_id="e2e-random",
+        settings=trajectory_pb2.AgentSettings(max_steps=5, seed=7),
     )
     result = agent.RunEpisode(request)
     assert result.end_reason == trajectory_pb2.STEP_LIMIT
@@ -174,9 +173,8 @@ def test_random_episode_stops_at_the_step_cap_without_a_win(
         agent_pb2.RunEpisodeRequest(
             task_type="pick_two_obj_and_place",
             policy=trajectory_pb2.RANDOM,
-            max_steps=5,
-            seed=7,
             run_id="e2e-random-2",
+            settings=trajectory_pb2.AgentSettings(max_steps=5, seed=7),
         )
     )
     repeat = store.GetTrajectory(store_pb2.GetTrajectoryRequest(trajectory_id=again.trajectory_id))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from agent_service.episode import EpisodeRequest, PolicyKind
 from agent_service.policies import NoExpertPlan
 from agent_service.runner import EnvGateway
+from agent_service.settings import EpisodeSettings
 from alfagent_common import errors
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class FewShotLibrary:
             split=self._split,
             task_type=task_type,
             index=index,
-            max_steps=self._max_steps,
+            settings=EpisodeSettings(max_steps=self._max_steps),
         )
         session = await self._env.reset(request, with_expert_plan=True)
         actions: list[str] = []

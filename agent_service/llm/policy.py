@@ -242,7 +242,6 @@ class LLMPolicies:
         self,
         *,
         library: FewShotLibrary,
-        default_model: str,
         default_base_url: str,
         api_key: str,
         retry: RetrySettings,
@@ -251,46 +250,41 @@ class LLMPolicies:
         allowed_base_urls: tuple[str, ...] = (),
         concurrency: int = 0,
         stop: tuple[str, ...] = DEFAULT_STOP,
-        repeat_note_after: int = 0,
     ) -> None:
         if len(stop) > MAX_STOP_STRINGS:
             raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings (OpenAI's limit), got {len(stop)}")
         self._library = library
-        self._default_model = default_model
-        self._default_base_url = default_base_url
         self._retry = retry
         self._context_tokens = context_tokens
         self._endpoints = EndpointRules(default_base_url, api_key, allowed_base_urls)
         self._stop = stop
-        self._repeat_note_after = repeat_note_after
         self._clients = ClientPool(timeouts=timeouts, concurrency=concurrency)
         # Token counts are the server's (its tokenizer), so one counter per endpoint.
         self._counters: dict[str, TokenCounter] = {}
 
     def settings_for(self, request: EpisodeRequest) -> LLMSettings:
-        model = request.model or self._default_model
-        base_url = request.base_url or self._default_base_url
-        if not model:
+        settings = request.settings
+        if not settings.model:
             raise errors.InvalidRequest(
                 "the LLM policy needs a model: set `model` in the request or ALFAGENT_MODEL for the agent"
             )
-        if not base_url:
+        if not settings.base_url:
             raise errors.InvalidRequest(
                 "the LLM policy needs an endpoint: set `base_url` in the request (e.g. "
                 "http://localhost:8000/v1) or OPENAI_BASE_URL for the agent"
             )
-        self._endpoints.check(base_url)
+        self._endpoints.check(settings.base_url)
         return LLMSettings(
-            model=model,
-            base_url=base_url,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            seed=request.seed,
-            prompt_mode=request.prompt_mode,
-            grounding=request.grounding,
+            model=settings.model,
+            base_url=settings.base_url,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            seed=settings.seed,
+            prompt_mode=settings.prompt_mode,
+            grounding=settings.grounding,
             context_tokens=self._context_tokens,
             stop=self._stop,
-            repeat_note_after=request.repeat_note_after or self._repeat_note_after,
+            repeat_note_after=settings.repeat_note_after,
         )
 
     def __call__(self, request: EpisodeRequest) -> LLMPolicy:

@@ -39,8 +39,6 @@ from agent_service.vocabulary import PromptMode
 
 # A chunk drop leaves the kept steps at most this share of the room steps may use.
 KEEP_AFTER_DROP = 0.5
-# The note's threshold the trajectories stored before the setting was recorded were played with.
-UNRECORDED_REPEAT_NOTE_AFTER = 3
 
 INSTRUCTIONS = """\
 You control a character in a text-based household simulator. Each message you receive is what \
@@ -96,7 +94,7 @@ def repeat_note(count: int) -> str:
 
 def shown_observation(observation: str, times_seen: int, note_after: int) -> str:
     """The game's answer as the model is shown it: with the repeat note once the same command has
-    had this same answer `note_after` times (0 or negative: never)."""
+    had this same answer `note_after` times (0: never)."""
     if 0 < note_after <= times_seen:
         return observation + repeat_note(times_seen)
     return observation

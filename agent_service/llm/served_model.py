@@ -94,12 +94,13 @@ async def resolve_served_model(
     that names a model goes ahead (its calls are retried, then it ends LLM_ERROR and is stored);
     one that names none cannot say which model it meant and is refused as UNAVAILABLE.
     """
-    if request.policy is not PolicyKind.LLM or not request.base_url:
+    settings = request.settings
+    if request.policy is not PolicyKind.LLM or not settings.base_url:
         return request
     try:
-        served = await describe(request.base_url)
+        served = await describe(settings.base_url)
     except EndpointUnreachable as error:
-        if request.model:
+        if settings.model:
             return request
         raise errors.Unavailable(
             f"the LLM endpoint is not answering ({error}), so which model it serves is unknown: start "
@@ -108,9 +109,9 @@ async def resolve_served_model(
         ) from None
     if served is None:
         return request
-    if request.model and request.model != served.name:
+    if settings.model and settings.model != served.name:
         raise errors.InvalidRequest(
-            f"{public_url(request.base_url)} serves the model {served.name!r}, not {request.model!r}: "
+            f"{public_url(settings.base_url)} serves the model {served.name!r}, not {settings.model!r}: "
             "name that one, or leave `model` (and ALFAGENT_MODEL) empty to use it"
         )
-    return replace(request, model=served.name, model_sha256=served.sha256)
+    return replace(request, settings=replace(settings, model=served.name), model_sha256=served.sha256)

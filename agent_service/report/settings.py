@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
+from agent_service.settings import EpisodeSettings
+from agent_service.settings_proto import recorded_settings
 from alfagent.trajectory.v1 import trajectory_pb2
 
 Trajectory = trajectory_pb2.Trajectory
@@ -27,9 +29,12 @@ def endpoint_host(base_url: str) -> str:
     return f"{parts.scheme}://{netloc}" if parts.scheme else netloc
 
 
-def _values(trajectories: Sequence[Trajectory], read: Callable[[Trajectory], object]) -> str:
+Read = Callable[[Trajectory, EpisodeSettings], object]
+
+
+def _values(trajectories: Sequence[Trajectory], settings: Sequence[EpisodeSettings], read: Read) -> str:
     """One value, or every distinct value with its count when the run's episodes differ."""
-    counts = Counter(str(read(trajectory)) or "(not recorded)" for trajectory in trajectories)
+    counts = Counter(str(read(t, s)) or "(not recorded)" for t, s in zip(trajectories, settings, strict=True))
     if len(counts) == 1:
         return next(iter(counts))
     return ", ".join(f"{value} ({count} episodes)" for value, count in counts.most_common())
@@ -43,42 +48,36 @@ def _time_range(trajectories: Sequence[Trajectory]) -> str:
     return f"{min(started):%Y-%m-%d %H:%M:%S} to {max(finished):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _repeat_note(trajectory: Trajectory) -> object:
-    after = trajectory.settings.repeat_note_after
-    if after < 0:
-        return "off"
-    return after or "(not recorded)"
-
-
 def run_settings(trajectories: Sequence[Trajectory]) -> list[tuple[str, str]]:
     """(label, value) rows; a setting whose value varies inside the run lists each value."""
     llm = any(t.policy == trajectory_pb2.LLM for t in trajectories)
-    rows: list[tuple[str, Callable[[Trajectory], object]]] = [
-        ("policy", lambda t: trajectory_pb2.Policy.Name(t.policy)),
-        ("split", lambda t: t.game.split),
-        ("games from", lambda t: trajectory_pb2.GameSource.Name(t.game.source)),
-        ("step cap", lambda t: t.settings.max_steps or "(agent default)"),
+    settings = [recorded_settings(t) for t in trajectories]
+    rows: list[tuple[str, Read]] = [
+        ("policy", lambda t, s: trajectory_pb2.Policy.Name(t.policy)),
+        ("split", lambda t, s: t.game.split),
+        ("games from", lambda t, s: trajectory_pb2.GameSource.Name(t.game.source)),
+        ("step cap", lambda t, s: s.max_steps),
     ]
     if llm:
         rows += [
-            ("model", lambda t: t.model),
-            ("model SHA-256", lambda t: t.model_sha256 or "(not reported by the endpoint)"),
-            ("endpoint", lambda t: endpoint_host(t.settings.base_url)),
-            ("prompt mode", lambda t: t.settings.prompt_mode),
-            ("grounding", lambda t: t.settings.grounding),
-            ("temperature", lambda t: round(t.settings.temperature, 3)),
-            ("max tokens per completion", lambda t: t.settings.max_tokens),
-            ("token budget", lambda t: t.settings.token_budget or "none"),
-            ("max repeated actions", lambda t: t.settings.max_repeated_actions),
-            ("repeat note after", _repeat_note),
+            ("model", lambda t, s: s.model),
+            ("model SHA-256", lambda t, s: t.model_sha256 or "(not reported by the endpoint)"),
+            ("endpoint", lambda t, s: endpoint_host(s.base_url)),
+            ("prompt mode", lambda t, s: s.prompt_mode),
+            ("grounding", lambda t, s: s.grounding),
+            ("temperature", lambda t, s: round(s.temperature, 3)),
+            ("max tokens per completion", lambda t, s: s.max_tokens or "the server's own limit"),
+            ("token budget", lambda t, s: s.token_budget or "none"),
+            ("max repeated actions", lambda t, s: s.max_repeated_actions or "no limit"),
+            ("repeat note after", lambda t, s: s.repeat_note_after or "off"),
         ]
     rows += [
-        ("seed", lambda t: t.seed),
-        ("alfagent", lambda t: t.versions.alfagent),
-        ("alfworld", lambda t: t.versions.alfworld),
-        ("textworld", lambda t: t.versions.textworld),
+        ("seed", lambda t, s: s.seed),
+        ("alfagent", lambda t, s: t.versions.alfagent),
+        ("alfworld", lambda t, s: t.versions.alfworld),
+        ("textworld", lambda t, s: t.versions.textworld),
     ]
-    table = [(label, _values(trajectories, read)) for label, read in rows]
+    table = [(label, _values(trajectories, settings, read)) for label, read in rows]
     table.append(("episodes", str(len(trajectories))))
     time_range = _time_range(trajectories)
     if time_range:

@@ -71,7 +71,7 @@ class MemoryEnv:
             raise errors.InvalidRequest(f"index {request.index} is out of range")
         session_id = f"s{len(self.sessions)}"
         game = GameRef(game_id, split, task_type, TASK, "generated")
-        self.sessions[session_id] = LineGame(game, request.max_steps)
+        self.sessions[session_id] = LineGame(game, request.settings.max_steps)
         return EnvSession(session_id, game, self.sessions[session_id].state(OPENING))
 
     async def step(self, session_id: str, action: str) -> EnvState:

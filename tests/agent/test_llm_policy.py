@@ -26,6 +26,7 @@ from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
 from agent_service.runner import EpisodeRunner
+from agent_service.settings import EpisodeSettings
 from agent_service.vocabulary import Grounding, PromptMode
 from tests.agent.fake_openai import PROMPT_OVERHEAD, FakeOpenAI, Fault, prompt_tokens
 from tests.agent.memory import OPENING, PLAN, MemoryEnv, MemoryStore
@@ -42,17 +43,18 @@ def server() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-def llm_request(server: FakeOpenAI, **overrides: object) -> EpisodeRequest:
-    fields: dict[str, object] = {
-        "policy": PolicyKind.LLM,
+def llm_request(server: FakeOpenAI, run_id: str = "r1", **overrides: object) -> EpisodeRequest:
+    """An LLM episode against `server`; `overrides` are settings (the note from 3 identical answers
+    unless one says otherwise)."""
+    settings: dict[str, object] = {
         "model": "scripted",
         "base_url": server.base_url,
-        "run_id": "r1",
         "max_steps": 12,
         "grounding": Grounding.EXACT,
+        "repeat_note_after": 3,
         **overrides,
     }
-    return EpisodeRequest(**fields)  # type: ignore[arg-type]  # mixed values by key; mypy sees dict[str, object]
+    return EpisodeRequest(PolicyKind.LLM, settings=EpisodeSettings(**settings), run_id=run_id)  # type: ignore[arg-type]  # mixed values by key
 
 
 def policies(
@@ -65,11 +67,9 @@ def policies(
     default_base_url: str = "",
     concurrency: int = 0,
     stop: tuple[str, ...] = ("\n",),
-    repeat_note_after: int = 3,
 ) -> LLMPolicies:
     return LLMPolicies(
         library=FewShotLibrary(env),
-        default_model="",
         default_base_url=default_base_url or server.base_url,
         api_key=KEY,
         timeouts=Timeouts(read_seconds=timeout),
@@ -77,7 +77,6 @@ def policies(
         context_tokens=context_tokens,
         concurrency=concurrency,
         stop=stop,
-        repeat_note_after=repeat_note_after,
     )
 
 
@@ -511,14 +510,14 @@ def test_going_round_in_circles_gets_the_note_too(server: FakeOpenAI) -> None:
 
 def test_the_note_can_be_turned_off(server: FakeOpenAI) -> None:
     server.default_reply = "look"
-    play(server, llm_request(server, max_steps=6), repeat_note_after=0)
+    play(server, llm_request(server, max_steps=6, repeat_note_after=0))
     assert "same answer" not in str(server.requests[-1].messages)
 
 
 def test_a_request_sets_the_note_for_its_episode(server: FakeOpenAI) -> None:
     server.default_reply = "look"
-    play(server, llm_request(server, max_steps=6, repeat_note_after=-1))
-    assert "same answer" not in str(server.requests[-1].messages), "negative: no note"
+    play(server, llm_request(server, max_steps=6, repeat_note_after=0))
+    assert "same answer" not in str(server.requests[-1].messages), "0: no note"
     server.requests.clear()
     play(server, llm_request(server, max_steps=6, repeat_note_after=5))
     observations = [m["content"] for m in server.requests[-1].messages if m["role"] == "user"][1:]

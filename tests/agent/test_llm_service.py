@@ -66,11 +66,10 @@ def test_scripted_llm_episode_wins_and_every_step_is_stored(local: Services, llm
     request = agent_pb2.RunEpisodeRequest(
         game_id=game_id,
         policy=trajectory_pb2.LLM,
-        model="scripted",
-        base_url=llm.base_url,
         run_id="llm-scripted",
-        grounding="exact",
-        prompt_mode="admissible",
+        settings=trajectory_pb2.AgentSettings(
+            model="scripted", base_url=llm.base_url, grounding="exact", prompt_mode="admissible"
+        ),
     )
     with grpc.insecure_channel(local.agent) as channel:
         result = agent_pb2_grpc.AgentServiceStub(channel).RunEpisode(request, timeout=300)
@@ -102,9 +101,8 @@ def test_unauthorized_ends_at_once_with_llm_error_and_is_stored(local: Services,
     request = agent_pb2.RunEpisodeRequest(
         task_type="pick_and_place_simple",
         policy=trajectory_pb2.LLM,
-        model="scripted",
-        base_url=llm.base_url,
         run_id="llm-401",
+        settings=trajectory_pb2.AgentSettings(model="scripted", base_url=llm.base_url),
     )
     with grpc.insecure_channel(local.agent) as channel:
         result = agent_pb2_grpc.AgentServiceStub(channel).RunEpisode(request, timeout=300)
@@ -198,8 +196,8 @@ def test_an_evaluation_killed_halfway_and_rerun_stores_each_episode_exactly_once
                 limit=12,
                 concurrency=4,
                 policy=trajectory_pb2.LLM,
-                max_steps=6,
                 run_id="killed-halfway",
+                settings=trajectory_pb2.AgentSettings(max_steps=6),
             )
             seen = 0
             with grpc.insecure_channel(stack.agent.address) as channel, pytest.raises(grpc.RpcError):

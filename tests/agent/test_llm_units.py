@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import itertools
+from dataclasses import replace
 
 import pytest
 
 from agent_service.config import AgentConfig
 from agent_service.convert import evaluation_from_proto, request_from_proto
-from agent_service.episode import EpisodeDefaults, EpisodeRequest, PolicyKind
+from agent_service.episode import EpisodeRequest, PolicyKind
 from agent_service.llm.client import ChatClient, Message, public_url, retry_after_seconds
 from agent_service.llm.endpoints import EndpointRules, endpoint_within
 from agent_service.llm.fewshot import Example, ExampleStep, FewShotLibrary, annotate
@@ -21,6 +22,7 @@ from agent_service.llm.prompts import KEEP_AFTER_DROP, PastStep, Prompt, build_p
 from agent_service.llm.retries import RetrySettings
 from agent_service.llm.tokens import TokenCounter
 from agent_service.server import make_policy_factory
+from agent_service.settings import EpisodeSettings
 from agent_service.vocabulary import (
     DEFAULT_GROUNDING,
     DEFAULT_PROMPT_MODE,
@@ -331,47 +333,54 @@ class NoEnv:
         raise AssertionError("not used")
 
 
-def llm_policies(allowed_base_urls: tuple[str, ...] = (), **overrides: str) -> LLMPolicies:
-    options = {
-        "default_model": "m",
-        "default_base_url": "http://llm.internal/v1",
-        "api_key": "sk-k",
-        **overrides,
-    }
+DEFAULTS = EpisodeSettings(model="m", base_url="http://llm.internal/v1", max_tokens=128)
+
+
+def llm_policies(allowed_base_urls: tuple[str, ...] = ()) -> LLMPolicies:
     return LLMPolicies(
         library=FewShotLibrary(NoEnv()),  # type: ignore[arg-type]  # NoEnv: an env never called
         retry=RetrySettings(),
-        default_model=options["default_model"],
-        default_base_url=options["default_base_url"],
-        api_key=options["api_key"],
+        default_base_url=DEFAULTS.base_url,
+        api_key="sk-k",
         allowed_base_urls=allowed_base_urls,
     )
 
 
-def test_settings_come_from_the_request_or_the_service_defaults() -> None:
+def llm_request(**settings: object) -> EpisodeRequest:
+    return EpisodeRequest(PolicyKind.LLM, settings=replace(DEFAULTS, **settings))  # type: ignore[arg-type]  # fields by name
+
+
+def test_the_policy_takes_the_requests_settings() -> None:
     make = llm_policies()
-    settings = make.settings_for(
-        EpisodeRequest(PolicyKind.LLM, temperature=0.5, prompt_mode=PromptMode.ADMISSIBLE)
-    )
+    settings = make.settings_for(llm_request(temperature=0.5, prompt_mode=PromptMode.ADMISSIBLE))
     assert (settings.model, settings.base_url, settings.temperature) == ("m", "http://llm.internal/v1", 0.5)
-    own = make.settings_for(EpisodeRequest(PolicyKind.LLM, model="x", base_url="http://other:8000/v1"))
-    assert (own.model, own.base_url, own.grounding) == ("x", "http://other:8000/v1", "exact")
+    assert (settings.prompt_mode, settings.max_tokens) == (PromptMode.ADMISSIBLE, 128)
+    own = make.settings_for(llm_request(model="x", base_url="http://llm.internal/v1/"))
+    assert (own.model, own.base_url, own.grounding) == ("x", "http://llm.internal/v1/", "exact")
     assert own.stop == ("\n",)
 
 
 def test_unknown_settings_are_refused_where_a_request_comes_in() -> None:
-    defaults = EpisodeDefaults()
-    episode = agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM, grounding="fuzzy")
+    defaults = EpisodeSettings()
+    episode = agent_pb2.RunEpisodeRequest(
+        policy=trajectory_pb2.LLM, settings=trajectory_pb2.AgentSettings(grounding="fuzzy")
+    )
     with pytest.raises(errors.InvalidRequest, match="grounding 'fuzzy' is not one of"):
         request_from_proto(episode, defaults)
-    evaluation = agent_pb2.RunEvaluationRequest(policy=trajectory_pb2.LLM, prompt_mode="chatty")
+    evaluation = agent_pb2.RunEvaluationRequest(
+        policy=trajectory_pb2.LLM, settings=trajectory_pb2.AgentSettings(prompt_mode="chatty")
+    )
     with pytest.raises(errors.InvalidRequest, match="prompt_mode 'chatty' is not one of react, admissible"):
         evaluation_from_proto(evaluation, defaults)
     valid = evaluation_from_proto(
-        agent_pb2.RunEvaluationRequest(policy=trajectory_pb2.LLM, prompt_mode="admissible", max_steps=7),
+        agent_pb2.RunEvaluationRequest(
+            policy=trajectory_pb2.LLM,
+            settings=trajectory_pb2.AgentSettings(prompt_mode="admissible", max_steps=7),
+        ),
         defaults,
     )
-    assert (valid.episode.prompt_mode, valid.episode.grounding, valid.episode.max_steps) == (
+    episode_settings = valid.episode.settings
+    assert (episode_settings.prompt_mode, episode_settings.grounding, episode_settings.max_steps) == (
         PromptMode.ADMISSIBLE,
         Grounding.EXACT,
         7,
@@ -380,18 +389,16 @@ def test_unknown_settings_are_refused_where_a_request_comes_in() -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "request_fields", "message"),
+    ("settings", "message"),
     [
-        ({"default_model": ""}, {}, "needs a model"),
-        ({"default_base_url": ""}, {}, "needs an endpoint"),
-        ({}, {"base_url": "ftp://x"}, "http://"),
+        ({"model": ""}, "needs a model"),
+        ({"base_url": ""}, "needs an endpoint"),
+        ({"base_url": "ftp://x"}, "http://"),
     ],
 )
-def test_unusable_settings_are_invalid_requests(
-    overrides: dict[str, str], request_fields: dict[str, str], message: str
-) -> None:
+def test_unusable_settings_are_invalid_requests(settings: dict[str, str], message: str) -> None:
     with pytest.raises(errors.InvalidRequest, match=message):
-        llm_policies(**overrides)(EpisodeRequest(PolicyKind.LLM, **request_fields))  # type: ignore[arg-type]  # str fields by name
+        llm_policies()(llm_request(**settings))
 
 
 @pytest.mark.parametrize(
@@ -418,12 +425,11 @@ def test_an_endpoint_is_within_an_allowed_one_by_scheme_host_port_and_path(
 def test_with_an_allowlist_a_request_may_name_only_those_endpoints_and_the_configured_one() -> None:
     make = llm_policies(allowed_base_urls=("http://vllm:8000/v1", "http://ollama:11434/"))
     for url in ("http://vllm:8000/v1", "http://ollama:11434/v1", "http://llm.internal/v1"):
-        assert make.settings_for(EpisodeRequest(PolicyKind.LLM, base_url=url)).base_url == url
-    assert make.settings_for(EpisodeRequest(PolicyKind.LLM)).base_url == "http://llm.internal/v1"
+        assert make.settings_for(llm_request(base_url=url)).base_url == url
     with pytest.raises(
         errors.PermissionDenied, match=r"http://attacker\.example/v1.*ALFAGENT_ALLOWED_BASE_URLS"
     ):
-        make.settings_for(EpisodeRequest(PolicyKind.LLM, base_url="http://attacker.example/v1"))
+        make.settings_for(llm_request(base_url="http://attacker.example/v1"))
 
 
 def test_the_allowlist_is_read_from_the_environment() -> None:
@@ -444,13 +450,16 @@ def test_the_key_only_goes_to_the_configured_endpoint() -> None:
 def test_make_policy_factory_builds_the_llm_policy() -> None:
     config = AgentConfig(model="m", openai_base_url="http://llm.internal/v1", openai_api_key="sk-k")
     make = make_policy_factory(config, NoEnv())  # type: ignore[arg-type]  # NoEnv: an env never called
-    assert isinstance(make(EpisodeRequest(PolicyKind.LLM)), LLMPolicy)
+    assert isinstance(make(EpisodeRequest(PolicyKind.LLM, settings=config.episode_defaults())), LLMPolicy)
+    no_model = AgentConfig(openai_base_url="http://x/v1")
     with pytest.raises(errors.InvalidRequest, match="model"):
-        make_policy_factory(AgentConfig(openai_base_url="http://x/v1"), NoEnv())(  # type: ignore[arg-type]  # NoEnv: never called
-            EpisodeRequest(PolicyKind.LLM)
+        make_policy_factory(no_model, NoEnv())(  # type: ignore[arg-type]  # NoEnv: never called
+            EpisodeRequest(PolicyKind.LLM, settings=no_model.episode_defaults())
         )
     with pytest.raises(errors.InvalidRequest, match="endpoint"):
-        make_policy_factory(AgentConfig(), NoEnv())(EpisodeRequest(PolicyKind.LLM, model="m"))  # type: ignore[arg-type]  # NoEnv: never called
+        make_policy_factory(AgentConfig(), NoEnv())(  # type: ignore[arg-type]  # NoEnv: never called
+            EpisodeRequest(PolicyKind.LLM, settings=EpisodeSettings(model="m"))
+        )
 
 
 def test_llm_settings_are_read_from_the_environment() -> None:
@@ -468,7 +477,8 @@ def test_llm_settings_are_read_from_the_environment() -> None:
         }
     )
     assert config.llm_stop == ("\n", "\nOK") and config.llm_concurrency == 3
-    assert (config.llm_max_tokens, config.max_repeated_actions) == (-1, -1)
+    # A negative value, as these variables once took for "none", is none: 0.
+    assert (config.llm_max_tokens, config.max_repeated_actions) == (0, 0)
     assert config.llm_connect_timeout_seconds == 2.5
     assert AgentConfig.from_environ({"ALFAGENT_LLM_STOP": "[]"}).llm_stop == ()
     for bad in ("\\n", '["a", "b", "c", "d", "e"]', '[""]', '"x"'):
@@ -477,13 +487,14 @@ def test_llm_settings_are_read_from_the_environment() -> None:
 
 
 def test_requests_get_the_agents_llm_defaults_and_exact_grounding() -> None:
-    defaults = EpisodeDefaults(max_steps=50, model="m", base_url="http://x/v1")
-    request = request_from_proto(agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM), defaults)
+    defaults = AgentConfig(model="m", openai_base_url="http://x/v1").episode_defaults()
+    request = request_from_proto(agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM), defaults).settings
     assert (request.grounding, request.max_tokens, request.max_repeated_actions) == ("exact", 128, 10)
     chosen = agent_pb2.RunEpisodeRequest(
-        policy=trajectory_pb2.LLM, grounding="nearest", max_tokens=-1, max_repeated_actions=-1
+        policy=trajectory_pb2.LLM,
+        settings=trajectory_pb2.AgentSettings(grounding="nearest", max_tokens=0, max_repeated_actions=0),
     )
-    request = request_from_proto(chosen, defaults)
-    assert (request.grounding, request.max_tokens, request.max_repeated_actions) == ("nearest", -1, -1)
-    expert = request_from_proto(agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.EXPERT), defaults)
-    assert (expert.max_tokens, expert.max_repeated_actions) == (0, 0)
+    request = request_from_proto(chosen, defaults).settings
+    assert (request.grounding, request.max_tokens, request.max_repeated_actions) == ("nearest", 0, 0)
+    expert = request_from_proto(agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.EXPERT), defaults).settings
+    assert (expert.max_tokens, expert.max_repeated_actions, expert.model) == (0, 0, "")

@@ -21,6 +21,8 @@ from agent_service.episode import (
 from agent_service.evaluation import EvaluationRequest, EvaluationSummary, Evaluator, Progress, choose_games
 from agent_service.policies import ExpertPolicy, Policy, PolicyError, RandomPolicy, TurnView
 from agent_service.runner import EnvSession, EnvState, EpisodeRunner, trajectory_id_for
+from agent_service.settings import NAMES as SETTING_NAMES
+from agent_service.settings import EpisodeSettings
 from alfagent_common import errors
 from tests.agent.memory import PLAN, MemoryEnv, MemoryStore
 
@@ -48,7 +50,11 @@ def run(
 
 
 def expert_request(**overrides: Any) -> EpisodeRequest:
-    return EpisodeRequest(**{"policy": PolicyKind.EXPERT, "run_id": "r1", "max_steps": 50, **overrides})
+    """An EXPERT episode; `overrides` are request fields or settings, by name."""
+    settings = {name: overrides.pop(name) for name in list(overrides) if name in SETTING_NAMES}
+    return EpisodeRequest(
+        **{"policy": PolicyKind.EXPERT, "run_id": "r1", "settings": EpisodeSettings(**settings), **overrides}
+    )
 
 
 def test_expert_wins_and_the_trajectory_is_stored_once_and_the_session_closed() -> None:
@@ -252,7 +258,11 @@ def test_a_resume_plays_again_what_the_harness_cut_short_and_counts_the_later_at
     asyncio.run(stop_midway())
     run(ExpertPolicy(), replace(first_run, game_id=env_failed), MemoryEnv(fail_at_step=2), store)
     run(ScriptedPolicy([]), replace(first_run, game_id=llm_failed, policy=PolicyKind.LLM), store=store)
-    run(ScriptedPolicy(["look"] * 3), replace(first_run, game_id=lost, max_steps=3), store=store)
+    run(
+        ScriptedPolicy(["look"] * 3),
+        replace(first_run, game_id=lost, settings=EpisodeSettings(max_steps=3)),
+        store=store,
+    )
     ended = {record.game.game_id: record.end_reason for record in store.stored.values()}
     assert list(ended.values()) == [
         EndReason.CANCELLED,

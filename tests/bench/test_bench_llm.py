@@ -32,6 +32,7 @@ def trajectory(task_type: str, won: bool, steps: list[tuple[str, int, int]], **e
     return {
         "trajectory_id": f"t-{task_type}-{won}-{len(steps)}",
         "run_id": "r",
+        "policy": "LLM",
         "model": "m",
         "won": won,
         "end_reason": "WON" if won else "STEP_LIMIT",

@@ -273,7 +273,12 @@ def test_an_llm_episode_through_the_containers_uses_the_local_model(container_st
     result = call(
         container_stack.address("agent"),
         "alfagent.agent.v1.AgentService/RunEpisode",
-        {"task_type": "pick_and_place_simple", "policy": "LLM", "max_steps": 2, "run_id": "containers-llm"},
+        {
+            "task_type": "pick_and_place_simple",
+            "policy": "LLM",
+            "run_id": "containers-llm",
+            "settings": {"max_steps": 2},
+        },
     )
     assert result["end_reason"] in ("WON", "STEP_LIMIT"), result
     [line] = stored_lines(container_stack.engine.volume_path("trajectories"), result["trajectory_id"])

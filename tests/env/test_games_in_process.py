@@ -15,31 +15,21 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
-from alfagent_common.settings import ConfigError
-from env_service.config import EnvConfig
-from launcher.processes import ServiceProcess, start_service
-from tests.conftest import scrubbed_environ
+from launcher.processes import ServiceProcess
 from tests.env.contract import TIMEOUT, EnvContract, channel_to
+from tests.env.envproc import env_service
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     root = tmp_path_factory.mktemp("env_in_process")
-    started = start_service(
-        "env_service",
-        port=0,
-        log_path=root / "env_service.log",
-        environ=scrubbed_environ(
-            ENV_WORKERS="0",
-            ENV_CATALOG_CACHE=str(root / "catalog.json"),
-            ENV_TRANSLATION_CACHE=str(root / "translations"),
-        ),
-    )
-    try:
-        started.wait_serving()
+    with env_service(
+        root,
+        ENV_WORKERS="0",
+        ENV_CATALOG_CACHE=str(root / "catalog.json"),
+        ENV_TRANSLATION_CACHE=str(root / "translations"),
+    ) as (started, _):
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture
@@ -70,11 +60,11 @@ def detour_after_two_moves(
 
 
 def game_id(env: env_pb2_grpc.EnvServiceStub, task_type: str, index: int) -> str:
-    response = env.Reset(
-        env_pb2.ResetRequest(split="generated_eval", task_type=task_type, index=index), timeout=TIMEOUT
+    page = env.ListGames(
+        env_pb2.ListGamesRequest(split="generated_eval", task_type=task_type, page_size=index + 1),
+        timeout=TIMEOUT,
     )
-    env.Close(env_pb2.CloseRequest(session_id=response.session_id), timeout=TIMEOUT)
-    return str(response.game.game_id)
+    return str(page.games[index].game_id)
 
 
 def test_a_replan_forks_the_service_and_its_plan_wins(channel: grpc.Channel) -> None:
@@ -102,9 +92,3 @@ def test_the_service_answers_while_a_game_is_busy(channel: grpc.Channel) -> None
     assert health.status == health_pb2.HealthCheckResponse.SERVING and stats.live_sessions >= 1
     assert busy.result().expert_plan
     env.Close(env_pb2.CloseRequest(session_id=session.session_id), timeout=TIMEOUT)
-
-
-def test_env_workers_zero_is_accepted_and_negative_is_not() -> None:
-    assert EnvConfig.from_environ({"ENV_WORKERS": "0"}).workers == 0
-    with pytest.raises(ConfigError, match="ENV_WORKERS=-1 must be at least 0"):
-        EnvConfig.from_environ({"ENV_WORKERS": "-1"})

@@ -40,12 +40,12 @@ def stack_without_llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
         stack.stop()
 
 
-def run_episode(stack: Stack, **fields: object) -> agent_pb2.EpisodeResult:
+def run_episode(stack: Stack, model: str | None = None, run_id: str = "") -> agent_pb2.EpisodeResult:
     request = agent_pb2.RunEpisodeRequest(
         task_type="pick_and_place_simple",
         policy=trajectory_pb2.LLM,
-        max_steps=3,
-        **fields,  # type: ignore[arg-type]  # fields of mixed types by name
+        run_id=run_id,
+        settings=trajectory_pb2.AgentSettings(max_steps=3, model=model),
     )
     with grpc.insecure_channel(stack.agent.address) as channel:
         result: agent_pb2.EpisodeResult = agent_pb2_grpc.AgentServiceStub(channel).RunEpisode(

@@ -64,7 +64,10 @@ def test_the_server_names_the_model_and_its_hash(stack_with_llm: Stack) -> None:
 
 def test_a_real_model_episode_is_recorded_with_the_model_and_its_hash(stack_with_llm: Stack) -> None:
     request = agent_pb2.RunEpisodeRequest(
-        task_type="pick_and_place_simple", policy=trajectory_pb2.LLM, max_steps=3, run_id="real-model"
+        task_type="pick_and_place_simple",
+        policy=trajectory_pb2.LLM,
+        run_id="real-model",
+        settings=trajectory_pb2.AgentSettings(max_steps=3),
     )
     with grpc.insecure_channel(stack_with_llm.agent.address) as channel:
         # The first call processes the whole few-shot prompt: ~20-60 s on 2 cores.

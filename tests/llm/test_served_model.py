@@ -20,6 +20,7 @@ from agent_service.llm.served_model import (
     resolve_served_model,
     served_model_from_props,
 )
+from agent_service.settings import EpisodeSettings
 from alfagent_common import errors
 from alfagent_common.settings import ConfigError
 
@@ -53,8 +54,10 @@ def test_the_hash_comes_from_the_served_file_name() -> None:
     assert served_model_from_props(["not", "props"]) is None
 
 
-def llm_request(**fields: str) -> EpisodeRequest:
-    return EpisodeRequest(policy=PolicyKind.LLM, base_url="http://llm:8080/v1", **fields)  # type: ignore[arg-type]  # str fields by name
+def llm_request(model: str = "") -> EpisodeRequest:
+    return EpisodeRequest(
+        policy=PolicyKind.LLM, settings=EpisodeSettings(base_url="http://llm:8080/v1", model=model)
+    )
 
 
 def resolve(request: EpisodeRequest, answer: ServedModel | Exception | None) -> EpisodeRequest:
@@ -69,7 +72,7 @@ def resolve(request: EpisodeRequest, answer: ServedModel | Exception | None) -> 
 def test_an_episode_takes_the_served_model_and_its_hash() -> None:
     served = ServedModel(NAME, SHA, "x")
     resolved = resolve(llm_request(), served)
-    assert (resolved.model, resolved.model_sha256) == (NAME, SHA)
+    assert (resolved.settings.model, resolved.model_sha256) == (NAME, SHA)
     assert resolve(llm_request(model=NAME), served).model_sha256 == SHA
     # A request naming another model would be answered by this one anyway: refused, not mislabelled.
     with pytest.raises(errors.InvalidRequest, match="serves the model"):

@@ -31,8 +31,7 @@ def evaluate(
         concurrency=2,
         policy=trajectory_pb2.Policy.Value(policy),
         run_id=run_id,
-        max_steps=max_steps,
-        seed=7,
+        settings=trajectory_pb2.AgentSettings(max_steps=max_steps, seed=7),
     )
     with grpc.insecure_channel(agent_addr) as channel:
         for event in agent_pb2_grpc.AgentServiceStub(channel).RunEvaluation(request, timeout=600):

@@ -124,7 +124,7 @@ def test_the_page_allows_exactly_its_own_two_scripts_and_no_network() -> None:
 
 
 def test_the_settings_say_how_the_repeat_note_was_set() -> None:
-    def llm_episode(repeat_note_after: int) -> trajectory_pb2.Trajectory:
+    def llm_episode(repeat_note_after: int | None) -> trajectory_pb2.Trajectory:
         return trajectory_pb2.Trajectory(
             policy=trajectory_pb2.LLM,
             settings=trajectory_pb2.AgentSettings(repeat_note_after=repeat_note_after),
@@ -134,10 +134,12 @@ def test_the_settings_say_how_the_repeat_note_was_set() -> None:
         return dict(run_settings(episodes))["repeat note after"]
 
     assert note_row(llm_episode(3)) == "3"
+    assert note_row(llm_episode(0)) == "off"
+    # Older agents wrote "off" as -1.
     assert note_row(llm_episode(-1)) == "off"
-    # Stored before the setting was recorded.
-    assert note_row(llm_episode(0)) == "(not recorded)"
-    assert note_row(llm_episode(3), llm_episode(-1), llm_episode(-1)) == "off (2 episodes), 3 (1 episodes)"
+    # Stored before the setting was recorded: those episodes had the note from 3 on.
+    assert note_row(llm_episode(None)) == "3"
+    assert note_row(llm_episode(3), llm_episode(0), llm_episode(-1)) == "off (2 episodes), 3 (1 episodes)"
 
 
 def test_an_episode_a_resume_played_again_is_listed_but_not_counted() -> None:

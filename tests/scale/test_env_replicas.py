@@ -113,7 +113,11 @@ def test_a_dns_name_names_the_replicas(three: Cluster) -> None:
 def _evaluate(agent: str, run_id: str, limit: int, out: list[agent_pb2.EpisodeResult]) -> None:
     stub = agent_pb2_grpc.AgentServiceStub(grpc.insecure_channel(agent))
     request = agent_pb2.RunEvaluationRequest(
-        limit=limit, concurrency=6, policy=trajectory_pb2.RANDOM, max_steps=50, seed=3, run_id=run_id
+        limit=limit,
+        concurrency=6,
+        policy=trajectory_pb2.RANDOM,
+        run_id=run_id,
+        settings=trajectory_pb2.AgentSettings(max_steps=50, seed=3),
     )
     for event in stub.RunEvaluation(request, timeout=600):
         if event.HasField("progress"):

@@ -20,7 +20,11 @@ def evaluate(
     agent: str, policy: trajectory_pb2.Policy.ValueType, summaries: dict[str, agent_pb2.EvaluationSummary]
 ) -> None:
     request = agent_pb2.RunEvaluationRequest(
-        run_id="shared-run", limit=GAMES, concurrency=3, policy=policy, max_steps=8, seed=3
+        run_id="shared-run",
+        limit=GAMES,
+        concurrency=3,
+        policy=policy,
+        settings=trajectory_pb2.AgentSettings(max_steps=8, seed=3),
     )
     with grpc.insecure_channel(agent) as channel:
         events = list(agent_pb2_grpc.AgentServiceStub(channel).RunEvaluation(request, timeout=600))
