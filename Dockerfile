@@ -30,7 +30,8 @@ RUN python -m venv /opt/codegen \
 COPY proto/ proto/
 RUN mkdir /gen && /opt/codegen/bin/python -m grpc_tools.protoc -Iproto --python_out=/gen --grpc_python_out=/gen \
     proto/alfagent/trajectory/v1/trajectory.proto proto/alfagent/env/v1/env.proto \
-    proto/alfagent/store/v1/store.proto proto/alfagent/agent/v1/agent.proto
+    proto/alfagent/skills/v1/skills.proto proto/alfagent/store/v1/store.proto \
+    proto/alfagent/agent/v1/agent.proto
 
 # -- compilers, in build stages only: Fast Downward and Jericho come only as source packages ----
 FROM requirements AS build-tools

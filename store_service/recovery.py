@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from store_service.records import BadLine, RecordMeta, meta_from_line
 
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 _SEGMENT_RE = re.compile(r"trajectories-(\d{6,})\.jsonl")
 TEMP_SUFFIX = ".tmp"
+T = TypeVar("T")
+# (start, end, reason) of a byte range that is not a valid, newline-terminated record.
+Bad = tuple[int, int, str]
 
 
 def segment_name(number: int) -> str:
@@ -75,42 +79,60 @@ class SegmentScan:
     path: Path
     size: int
     lines: list[Line] = field(default_factory=list)
-    # (start, end, reason) of every byte range that is not a valid, newline-terminated record.
-    bad: list[tuple[int, int, str]] = field(default_factory=list)
+    bad: list[Bad] = field(default_factory=list)
 
 
-def scan_segment(path: Path, number: int, data: bytes | None = None) -> SegmentScan:
-    data = path.read_bytes() if data is None else data
-    scan = SegmentScan(number, path, len(data))
+def scan_lines(data: bytes, parse: Callable[[bytes], T]) -> tuple[list[tuple[int, int, T]], list[Bad]]:
+    """Every newline-terminated line of `data` that `parse` accepts, as (offset, length without the
+    newline, what `parse` made of it), and every byte range that is not one, with the reason.
+
+    `parse` raises BadLine for a line that is not a valid record."""
+    good: list[tuple[int, int, T]] = []
+    bad: list[Bad] = []
     position = 0
     while position < len(data):
         newline = data.find(b"\n", position)
         if newline == -1:
-            scan.bad.append((position, len(data), "torn tail: no newline at the end"))
+            bad.append((position, len(data), "torn tail: no newline at the end"))
             break
         try:
-            meta = meta_from_line(data[position:newline])
+            value = parse(data[position:newline])
         except BadLine as error:
-            scan.bad.append((position, newline + 1, str(error)))
+            bad.append((position, newline + 1, str(error)))
         else:
-            scan.lines.append(Line(position, newline - position, meta))
+            good.append((position, newline - position, value))
         position = newline + 1
-    return scan
+    return good, bad
+
+
+def scan_segment(path: Path, number: int, data: bytes | None = None) -> SegmentScan:
+    data = path.read_bytes() if data is None else data
+    good, bad = scan_lines(data, meta_from_line)
+    return SegmentScan(number, path, len(data), [Line(*line) for line in good], bad)
 
 
 def repair_segment(path: Path, number: int) -> tuple[SegmentScan, Path | None, int]:
     """Scan a segment and cut whatever is not a valid record; returns the clean scan, the
     `.corrupt` file holding what was cut (None if nothing was) and how many bytes were cut."""
+    good, corrupt, cut = repair_file(path, meta_from_line)
+    scan = SegmentScan(number, path, path.stat().st_size, [Line(*line) for line in good])
+    return scan, corrupt, cut
+
+
+def repair_file(path: Path, parse: Callable[[bytes], T]) -> tuple[list[tuple[int, int, T]], Path | None, int]:
+    """Cut whatever in a file of lines is not a valid record (see `scan_lines`); returns the valid
+    lines as they are after the repair, the `.corrupt` file holding what was cut (None if nothing
+    was) and how many bytes were cut. The store's segments and its skill library files alike."""
     data = path.read_bytes()
-    scan = scan_segment(path, number, data)
-    if not scan.bad:
-        return scan, None, 0
-    cut = b"".join(data[start:end] for start, end, _ in scan.bad)
+    good, bad = scan_lines(data, parse)
+    if not bad:
+        return good, None, 0
+    cut = b"".join(data[start:end] for start, end, _ in bad)
     corrupt = _new_corrupt_path(path)
     write_durably(corrupt, cut)
     fsync_directory(path.parent)
-    valid_end = scan.lines[-1].offset + scan.lines[-1].length + 1 if scan.lines else 0
-    tail_only = scan.bad[0][0] >= valid_end
+    valid_end = good[-1][0] + good[-1][1] + 1 if good else 0
+    tail_only = bad[0][0] >= valid_end
     if tail_only:
         fd = os.open(path, os.O_WRONLY)
         try:
@@ -120,7 +142,7 @@ def repair_segment(path: Path, number: int) -> tuple[SegmentScan, Path | None, i
             os.close(fd)
     else:
         temporary = path.with_name(path.name + TEMP_SUFFIX)
-        kept = b"".join(data[line.offset : line.offset + line.length + 1] for line in scan.lines)
+        kept = b"".join(data[offset : offset + length + 1] for offset, length, _ in good)
         write_durably(temporary, kept, exclusive=False)
         os.replace(temporary, path)
         fsync_directory(path.parent)
@@ -129,14 +151,14 @@ def repair_segment(path: Path, number: int) -> tuple[SegmentScan, Path | None, i
         extra={
             "segment": path.name,
             "bytes_cut": len(cut),
-            "ranges": [[start, end] for start, end, _ in scan.bad][:20],
-            "reasons": sorted({reason for _, _, reason in scan.bad})[:5],
+            "ranges": [[start, end] for start, end, _ in bad][:20],
+            "reasons": sorted({reason for _, _, reason in bad})[:5],
             "how": "truncated the torn tail" if tail_only else "rewrote the segment without them",
             "corrupt_file": corrupt.name,
-            "lines_kept": len(scan.lines),
+            "lines_kept": len(good),
         },
     )
-    return (scan if tail_only else scan_segment(path, number)), corrupt, len(cut)
+    return (good if tail_only else scan_lines(path.read_bytes(), parse)[0]), corrupt, len(cut)
 
 
 def _new_corrupt_path(segment: Path) -> Path:

@@ -40,6 +40,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,13 +69,21 @@ class SegmentWriter:
 
     A batch is written whole or not at all: a failed write is cut off again, so that the file
     still ends on a line boundary. A batch that crosses `segment_bytes` stays in one segment.
+    `name` gives a segment's file name from its number (the skill library files have their own).
     """
 
-    def __init__(self, directory: Path, number: int, segment_bytes: int) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        number: int,
+        segment_bytes: int,
+        name: Callable[[int], str] = recovery.segment_name,
+    ) -> None:
         self.directory = directory
         self.number = number
         self.segment_bytes = segment_bytes
-        self._fd = os.open(directory / recovery.segment_name(number), os.O_WRONLY | os.O_APPEND)
+        self._name = name
+        self._fd = os.open(directory / name(number), os.O_WRONLY | os.O_APPEND)
         self.size = os.fstat(self._fd).st_size
         self.broken: str | None = None
 
@@ -108,7 +117,7 @@ class SegmentWriter:
 
     def _start_next_segment(self) -> None:
         number = self.number + 1
-        path = self.directory / recovery.segment_name(number)
+        path = self.directory / self._name(number)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         try:
             recovery.fsync_directory(self.directory)

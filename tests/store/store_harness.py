@@ -29,6 +29,7 @@ from store_service.log import TrajectoryLog
 from store_service.records import RecordMeta
 from store_service.server import SERVICE
 from store_service.servicer import StoreServicer
+from store_service.skill_libraries import SkillLibraryLog
 
 REPO = Path(__file__).resolve().parents[2]
 # Only what a process needs to run; nothing from the developer's shell leaks into the service.
@@ -124,6 +125,7 @@ class InProcessStore:
     def __init__(self, store_dir: Path, *, segment_bytes: int = 1 << 20, max_trajectory_bytes: int = 1 << 20):
         self.store_dir = store_dir
         self.log = TrajectoryLog(store_dir, segment_bytes=segment_bytes, max_line_bytes=max_trajectory_bytes)
+        self.libraries = SkillLibraryLog(store_dir, segment_bytes=segment_bytes, max_line_bytes=1 << 24)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: grpc.aio.Server | None = None
@@ -140,8 +142,9 @@ class InProcessStore:
 
     async def _start(self) -> None:
         await self.log.open()
+        await self.libraries.open()
         self._server = grpc.aio.server()
-        servicer = StoreServicer(self.log)
+        servicer = StoreServicer(self.log, self.libraries)
         store_pb2_grpc.add_StoreServiceServicer_to_server(with_domain_errors(servicer, SERVICE), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         await self._server.start()
@@ -150,6 +153,7 @@ class InProcessStore:
         assert self._server is not None
         await self._server.stop(5)
         await self.log.close()
+        await self.libraries.close()
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
