@@ -27,7 +27,14 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type info
 from agent_service import episode_text
 from agent_service.report.cli import add_report_command, run_report
 from agent_service.runner import new_run_id
-from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode, choices
+from agent_service.vocabulary import (
+    DEFAULT_GROUNDING,
+    DEFAULT_PROMPT_MODE,
+    Decoding,
+    Grounding,
+    PromptMode,
+    choices,
+)
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common.games import DEFAULT_SPLIT
@@ -74,6 +81,21 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
         help="same answers to one command before the model is told so (default: no note); 0: no note",
     )
     settings.add_argument("--seed", type=int, help="default 0")
+    settings.add_argument(
+        "--skill-library",
+        help="a library id (`skills extract` prints it), or none (default: ALFAGENT_SKILL_LIBRARY)",
+    )
+    settings.add_argument(
+        "--allow-seen-games",
+        action="store_true",
+        default=None,
+        help="play games the skill library was made from (their trajectories are marked seen_game)",
+    )
+    settings.add_argument(
+        "--decoding",
+        choices=choices(Decoding),
+        help="free (default), or grammar: a thought or an admissible command",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

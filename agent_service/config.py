@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agent_service.settings import EpisodeSettings
+from agent_service.settings import LIBRARY_ID, NO_SKILL_LIBRARY, EpisodeSettings
 from alfagent_common.settings import ConfigError, get_float, get_int, get_str
 
 
@@ -45,8 +45,13 @@ class AgentConfig:
     # (the default: measured, it did not change what the model did; see llm/prompts.py).
     repeat_note_after: int = 0
     max_concurrency: int = 64
-    # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL; empty: any.
+    # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL (`*`: any on a public
+    # address); empty: none (agent_service/llm/egress.py).
     allowed_base_urls: tuple[str, ...] = ()
+    # HTTP clients to LLM endpoints kept open at once (an LRU; agent_service/llm/client.py).
+    llm_clients: int = 16
+    # The skill library LLM episodes use when a request names none (ALFAGENT_SKILL_LIBRARY); "": none.
+    skill_library: str = ""
     # Prompt budget of the LLM policy (estimated as characters / 4); older turns are dropped.
     context_tokens: int = 6000
     log_level: str = "INFO"
@@ -60,6 +65,7 @@ class AgentConfig:
             max_tokens=self.llm_max_tokens,
             max_repeated_actions=self.max_repeated_actions,
             repeat_note_after=self.repeat_note_after,
+            skill_library=self.skill_library,
         )
 
     @classmethod
@@ -91,8 +97,10 @@ class AgentConfig:
                 environ, "ALFAGENT_MAX_REPEATED_ACTIONS", cls.max_repeated_actions
             ),
             repeat_note_after=_none_if_negative(environ, "ALFAGENT_REPEAT_NOTE_AFTER", cls.repeat_note_after),
+            skill_library=skill_library(get_str(environ, "ALFAGENT_SKILL_LIBRARY", "")),
             context_tokens=get_int(environ, "ALFAGENT_CONTEXT_TOKENS", cls.context_tokens, minimum=500),
             allowed_base_urls=allowed_base_urls(get_str(environ, "ALFAGENT_ALLOWED_BASE_URLS", "")),
+            llm_clients=get_int(environ, "ALFAGENT_LLM_CLIENTS", cls.llm_clients, minimum=1),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
@@ -106,12 +114,25 @@ def local_base_url(llm_addr: str) -> str:
 
 
 def allowed_base_urls(text: str) -> tuple[str, ...]:
-    """ALFAGENT_ALLOWED_BASE_URLS: comma-separated http(s) endpoints (e.g. `http://vllm:8000/v1`)."""
+    """ALFAGENT_ALLOWED_BASE_URLS: comma-separated http(s) endpoints (e.g. `http://vllm:8000/v1`),
+    or `*` for any endpoint on a public address."""
     urls = tuple(url.strip() for url in text.split(",") if url.strip())
     for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"ALFAGENT_ALLOWED_BASE_URLS: {url!r} must start with http:// or https://")
+        if url != "*" and not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"ALFAGENT_ALLOWED_BASE_URLS: {url!r} must start with http:// or https://, or be *"
+            )
     return urls
+
+
+def skill_library(text: str) -> str:
+    """ALFAGENT_SKILL_LIBRARY: a library id, or empty or "none" for none."""
+    text = text.strip()
+    if text in ("", NO_SKILL_LIBRARY):
+        return ""
+    if not LIBRARY_ID.fullmatch(text):
+        raise ConfigError(f"ALFAGENT_SKILL_LIBRARY={text!r} is not a library id (sha256: and 64 hex digits)")
+    return text
 
 
 def stop_strings(text: str, default: tuple[str, ...]) -> tuple[str, ...]:

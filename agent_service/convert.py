@@ -116,6 +116,8 @@ def step_to_proto(step: StepRecord) -> trajectory_pb2.Step:
         llm_latency_ms=decision.llm_latency_ms,
         env_latency_ms=step.env_latency_ms,
         admissible=step.admissible,
+        skills_shown=decision.skills_shown,
+        skill=decision.skill,
     )
 
 
@@ -157,6 +159,7 @@ def trajectory_to_proto(record: EpisodeRecord) -> trajectory_pb2.Trajectory:
         duration_ms=record.duration_ms,
         dropped_turns=record.dropped_turns,
         model_sha256=request.model_sha256 if llm else "",
+        seen_game=record.seen_game,
     )
 
 

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from agent_service.settings import EpisodeSettings
+from agent_service.skills.library import SkillLibrary
 from alfagent_common.versions import GameVersions
 
 
@@ -71,6 +72,12 @@ class EpisodeRequest:
     # SHA-256 of the model file the endpoint serves, when it says (a llama-server; see
     # agent_service/llm/served_model.py).
     model_sha256: str = ""
+    # The library `settings.skill_library` names, read from the store at the edge.
+    skills: SkillLibrary | None = None
+
+    def is_seen_game(self, game_id: str) -> bool:
+        """Whether `game_id` is one of the games the skill library was made from."""
+        return self.skills is not None and game_id in self.skills.source_game_ids
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,10 @@ class Decision:
     llm_latency_ms: float = 0.0
     # Older turns left out of this turn's prompt to fit the model's context.
     dropped_turns: int = 0
+    # The skill library's entries the prompt showed for this turn.
+    skills_shown: tuple[str, ...] = ()
+    # The procedure call this command belongs to ("" for a command the policy chose itself).
+    skill: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,8 @@ class EpisodeRecord:
     won: bool = False
     end_reason: EndReason = EndReason.STEP_LIMIT
     error: str = ""
+    # Played on a game the skill library was made from (the request allowed it).
+    seen_game: bool = False
     # Retries of a final LLM call that never produced a step (the episode ended on it).
     failed_call_retry_causes: tuple[str, ...] = ()
     # Tokens that turn spent before it failed (e.g. its think calls).

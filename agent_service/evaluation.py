@@ -25,7 +25,7 @@ from typing import Protocol
 
 from agent_service.attempts import is_played_again_on_resume
 from agent_service.episode import EpisodeOutcome, EpisodeRequest, GameRef
-from agent_service.runner import EpisodeRunner, TrajectorySink, trajectory_id_for
+from agent_service.runner import EpisodeRunner, TrajectorySink, seen_game_refused, trajectory_id_for
 from agent_service.summary import TaskTypeSummary, by_task_type
 from alfagent_common import errors
 from alfagent_common.logs import bind
@@ -104,6 +104,11 @@ class Evaluator:
         if request.concurrency < 1:
             raise errors.InvalidRequest(f"concurrency must be at least 1, got {request.concurrency}")
         games = await self.plan(request)
+        episode = request.episode
+        seen = [game.game_id for game in games if episode.is_seen_game(game.game_id)]
+        if seen and not episode.settings.allow_seen_games:
+            refused = seen_game_refused(seen[0], episode.settings.skill_library)
+            raise type(refused)(f"{len(seen)} of the {len(games)} games chosen; the first: {refused}")
         concurrency = min(request.concurrency, self._max_concurrency)
         queue: asyncio.Queue[GameRef] = asyncio.Queue()
         for game in games:

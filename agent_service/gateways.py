@@ -8,6 +8,8 @@ from agent_service import convert
 from agent_service.env_replicas import EnvApi
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, GameRef
 from agent_service.runner import EnvSession, EnvState
+from agent_service.skills import convert as skills_convert
+from agent_service.skills.library import SkillLibrary
 from alfagent.env.v1 import env_pb2
 from alfagent_clients.store import StoreClient
 from alfagent_common import errors
@@ -105,3 +107,13 @@ class RemoteStore:
             return convert.outcome_from_trajectory(await self._client.get(trajectory_id))
         except errors.NotFound:
             return None
+
+    async def skill_library(self, library_id: str) -> SkillLibrary:
+        """The stored library; NotFound when the store has none of that id."""
+        try:
+            return skills_convert.from_proto(await self._client.get_library(library_id))
+        except errors.NotFound:
+            raise errors.NotFound(
+                f"skill library {library_id} is not in the store: `python -m agent_service skills list` "
+                "lists those it holds"
+            ) from None

@@ -83,6 +83,14 @@ def trajectory_id_for(run_id: str, game_id: str, attempt: int) -> str:
     return f"t-{digest[:32]}"
 
 
+def seen_game_refused(game_id: str, library_id: str) -> errors.FailedPrecondition:
+    return errors.FailedPrecondition(
+        f"game {game_id} is one the skill library {library_id} was made from: a result on it would "
+        "not be a result on an unseen game; choose another game or library, or set "
+        "settings.allow_seen_games (the trajectory is then marked seen_game)"
+    )
+
+
 def new_run_id() -> str:
     return f"run-{uuid.uuid4().hex[:12]}"
 
@@ -98,6 +106,10 @@ class EpisodeRunner:
         run_id = request.run_id or new_run_id()
         policy = self._make_policy(request)
         session = await self._env.reset(request, with_expert_plan=policy.needs_expert_plan)
+        seen = request.is_seen_game(session.game.game_id)
+        if seen and not request.settings.allow_seen_games:
+            await self._env.close(session.session_id)
+            raise seen_game_refused(session.game.game_id, request.settings.skill_library)
         record = EpisodeRecord(
             trajectory_id=trajectory_id_for(run_id, session.game.game_id, request.attempt),
             run_id=run_id,
@@ -107,6 +119,7 @@ class EpisodeRunner:
             initial_admissible_commands=session.state.admissible_commands,
             started_at=time.time(),
             env_versions=session.versions,
+            seen_game=seen,
         )
         with bind(run_id=run_id, trajectory_id=record.trajectory_id, session_id=session.session_id):
             try:

@@ -15,14 +15,16 @@ from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
 from agent_service.llm.client import Timeouts
+from agent_service.llm.egress import EgressPolicy
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
-from agent_service.llm.served_model import resolve_served_model
+from agent_service.llm.served_model import served_model_resolver
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
 from agent_service.replicas import parse_env_addr
 from agent_service.runner import EnvGateway, EpisodeRunner, PolicyFactory
 from agent_service.servicer import AgentServicer
+from agent_service.skill_libraries import SkillLibraries
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
@@ -39,7 +41,14 @@ ENV_SERVICE = env_pb2.DESCRIPTOR.services_by_name["EnvService"]
 STORE_SERVICE = store_pb2.DESCRIPTOR.services_by_name["StoreService"]
 
 
-def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
+def make_egress(config: AgentConfig) -> EgressPolicy:
+    """Which endpoints the agent may call: its own, and those ALFAGENT_ALLOWED_BASE_URLS lists."""
+    return EgressPolicy(config.openai_base_url, config.allowed_base_urls)
+
+
+def make_llm_policies(
+    config: AgentConfig, env: EnvGateway, egress: EgressPolicy | None = None
+) -> LLMPolicies:
     """The LLM policy's shared parts; it builds its few-shot examples through `env`."""
     return LLMPolicies(
         library=FewShotLibrary(env),
@@ -53,6 +62,8 @@ def make_llm_policies(config: AgentConfig, env: EnvGateway) -> LLMPolicies:
         allowed_base_urls=config.allowed_base_urls,
         concurrency=config.llm_concurrency,
         stop=config.llm_stop,
+        egress=egress or make_egress(config),
+        clients=config.llm_clients,
     )
 
 
@@ -81,7 +92,16 @@ async def run(config: AgentConfig) -> None:
     store_channel = grpc.aio.insecure_channel(config.store_addr, options=CHANNEL_OPTIONS)
     env = RemoteEnv(ReplicatedEnvClient(env_replicas))
     store = RemoteStore(StoreClient(store_channel))
-    llm = make_llm_policies(config, env)
+    egress = make_egress(config)
+    llm = make_llm_policies(config, env, egress)
+    libraries = SkillLibraries(store.skill_library)
+    # The endpoint checked by the egress policy before any connection, then asked what it serves.
+    check_endpoint = served_model_resolver(egress)
+
+    async def resolve(request: EpisodeRequest) -> EpisodeRequest:
+        # The endpoint first (refused before anything is fetched), then the skill library.
+        return await libraries.attach(await check_endpoint(request))
+
     runner = EpisodeRunner(env, store, policy_factory(llm))
     evaluator = Evaluator(runner, env, store, max_concurrency=config.max_concurrency)
 
@@ -105,7 +125,7 @@ async def run(config: AgentConfig) -> None:
             runner,
             evaluator,
             config.episode_defaults(),
-            resolve=resolve_served_model,
+            resolve=resolve,
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
         server.add_generic_rpc_handlers(

@@ -9,10 +9,18 @@ default" travels further. A new setting is a field of the `AgentSettings` proto,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode
+from agent_service.vocabulary import (
+    DEFAULT_DECODING,
+    DEFAULT_GROUNDING,
+    DEFAULT_PROMPT_MODE,
+    Decoding,
+    Grounding,
+    PromptMode,
+)
 from alfagent_common import errors
 
 
@@ -35,6 +43,11 @@ class EpisodeSettings:
     max_repeated_actions: int = 0
     # The note on a command that got the same answer this many times; 0: no note.
     repeat_note_after: int = 0
+    # The skill library's id; "": none.
+    skill_library: str = ""
+    # Whether the episode may play a game its skill library was made from.
+    allow_seen_games: bool = False
+    decoding: Decoding = DEFAULT_DECODING
 
     def __post_init__(self) -> None:
         _check(self)
@@ -51,8 +64,15 @@ LLM_ONLY = frozenset(
         "grounding",
         "max_repeated_actions",
         "repeat_note_after",
+        "skill_library",
+        "allow_seen_games",
+        "decoding",
     }
 )
+# A skill library's id: the SHA-256 of its content (alfagent.skills.v1.SkillLibrary.library_id).
+LIBRARY_ID = re.compile(r"sha256:[0-9a-f]{64}")
+# What a request names for "no skill library" (left out, a request takes the agent's default).
+NO_SKILL_LIBRARY = "none"
 NAMES = frozenset(field.name for field in fields(EpisodeSettings))
 
 
@@ -63,6 +83,11 @@ def _check(settings: EpisodeSettings) -> None:
         value = getattr(settings, name)
         if value < 0:
             raise errors.InvalidRequest(f"{name} must not be negative (0 means none), got {value}")
+    if settings.skill_library and not LIBRARY_ID.fullmatch(settings.skill_library):
+        raise errors.InvalidRequest(
+            f"skill_library {settings.skill_library!r} is not a library id (sha256: and 64 hex digits, as "
+            f"`skills extract` prints) nor {NO_SKILL_LIBRARY!r}"
+        )
     if not 0.0 <= settings.temperature <= 2.0:
         raise errors.InvalidRequest(f"temperature must be between 0 and 2, got {settings.temperature}")
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from agent_service.settings import LLM_ONLY, EpisodeSettings, fill
+from agent_service.settings import LLM_ONLY, NO_SKILL_LIBRARY, EpisodeSettings, fill
 from agent_service.vocabulary import (
+    DEFAULT_DECODING,
     DEFAULT_GROUNDING,
     DEFAULT_PROMPT_MODE,
+    Decoding,
     Grounding,
     PromptMode,
     parse_setting,
@@ -31,6 +33,10 @@ def _given(message: AgentSettings) -> dict[str, Any]:
         )
     if "grounding" in given:
         given["grounding"] = parse_setting(Grounding, given["grounding"], "grounding", DEFAULT_GROUNDING)
+    if "decoding" in given:
+        given["decoding"] = parse_setting(Decoding, given["decoding"], "decoding", DEFAULT_DECODING)
+    if given.get("skill_library") == NO_SKILL_LIBRARY:
+        given["skill_library"] = ""
     return given
 
 
@@ -50,6 +56,9 @@ def settings_to_proto(settings: EpisodeSettings, *, llm: bool) -> AgentSettings:
         "max_tokens": settings.max_tokens,
         "prompt_mode": settings.prompt_mode.value,
         "grounding": settings.grounding.value,
+        "skill_library": settings.skill_library,
+        "allow_seen_games": settings.allow_seen_games,
+        "decoding": settings.decoding.value,
         "token_budget": settings.token_budget,
         "max_repeated_actions": settings.max_repeated_actions,
         "repeat_note_after": settings.repeat_note_after,
@@ -72,7 +81,7 @@ def recorded_settings(trajectory: trajectory_pb2.Trajectory) -> EpisodeSettings:
     llm = trajectory.policy == trajectory_pb2.LLM
     cleaned = AgentSettings()
     for field, value in message.ListFields():
-        if field.name in ("prompt_mode", "grounding") and not value:
+        if field.name in ("prompt_mode", "grounding", "decoding") and not value:
             continue
         # Older agents wrote "none" as a negative number.
         setattr(cleaned, field.name, max(value, 0) if isinstance(value, int) else value)

@@ -34,10 +34,20 @@ class Grounding(StrEnum):
     NEAREST = "nearest"
 
 
+class Decoding(StrEnum):
+    """How the server may form a reply (see llm/decoding.py)."""
+
+    # Whatever the model writes.
+    FREE = "free"
+    # A thought or one of the commands the game accepts now, by a grammar the server applies.
+    GRAMMAR = "grammar"
+
+
 DEFAULT_PROMPT_MODE = PromptMode.REACT
 DEFAULT_GROUNDING = Grounding.EXACT
+DEFAULT_DECODING = Decoding.FREE
 
-Setting = TypeVar("Setting", PromptMode, Grounding)
+Setting = TypeVar("Setting", PromptMode, Grounding, Decoding)
 
 
 def choices(setting: type[StrEnum]) -> tuple[str, ...]:

@@ -328,6 +328,8 @@ def evaluation_request(args: argparse.Namespace) -> agent_pb2.RunEvaluationReque
             model=args.served_name or "",
             max_repeated_actions=args.max_repeated_actions,
             repeat_note_after=args.repeat_note_after,
+            skill_library=args.skill_library,
+            decoding=args.decoding,
         ),
     )
 
@@ -779,6 +781,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-id", required=True)
     run.add_argument("--base-url", default="", help="another OpenAI-compatible server instead of `llm`")
     run.add_argument("--served-name", default="", help="the model name to send (default: the server's)")
+    run.add_argument("--skill-library", help="a skill library id in the bench store (default: none)")
+    run.add_argument("--decoding", help="free (default) or grammar")
     run.set_defaults(handler=play)
     rows = commands.add_parser("table", help="RESULTS.md rows of stored runs")
     rows.add_argument("run_ids", nargs="+")

@@ -45,6 +45,9 @@ class Services:
     store: str
     # Where the store writes, when the tests started it themselves.
     store_dir: Path | None
+    # A port on 127.0.0.1 whose LLM endpoint the agent may call (ALFAGENT_ALLOWED_BASE_URLS), for a
+    # test's fake model server; 0 when the tests did not start the agent.
+    llm_port: int = 0
 
 
 def scrubbed_environ(**overrides: str) -> dict[str, str]:
@@ -99,6 +102,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
         yield Services(agent, env, store, store_dir=None)
         return
     root = tmp_path_factory.mktemp("stack")
+    llm_port = free_port()
     stack = start_stack(
         run_dir=root / "logs",
         store_dir=root / "store",
@@ -107,10 +111,12 @@ def services(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
             ENV_CATALOG_CACHE=str(root / "catalog.json"),
             # Not the developer's `make up` llm on :8080: the agent's default endpoint answers nothing.
             LLM_ADDR=f"127.0.0.1:{free_port()}",
+            # A request may name a fake model server on this port (tests/agent/test_llm_service.py).
+            ALFAGENT_ALLOWED_BASE_URLS=f"http://127.0.0.1:{llm_port}/v1",
         ),
     )
     try:
-        yield Services(stack.agent.address, stack.env.address, stack.store.address, root / "store")
+        yield Services(stack.agent.address, stack.env.address, stack.store.address, root / "store", llm_port)
     finally:
         stack.stop()
 

@@ -2,7 +2,8 @@
 # buf lint and buf breaking over proto/ (the configuration and its reasons: proto/buf.yaml).
 #
 # Breaking changes are checked against two references, both from git history:
-#   - the parent commit, so that no commit breaks the contract of the one before;
+#   - the parent commit, so that no commit breaks the contract of the one before (in a tree with
+#     uncommitted changes to proto/, the last commit);
 #   - the commit that adopted buf (the first to carry proto/buf.yaml, where v1's wire shape was
 #     settled for the last time), so that a series of commits cannot break it bit by bit.
 # A reference the clone does not hold (a shallow clone) is reported and skipped, never faked.
@@ -29,8 +30,13 @@ against() {
   echo "buf breaking: nothing broken since $why ($(git rev-parse --short "$ref"))"
 }
 
-against "HEAD~1" "the parent commit"
+if git diff --quiet HEAD -- proto; then
+  against "HEAD~1" "the parent commit"
+else
+  # Uncommitted changes to the contract (a developer's tree): against what they change.
+  against "HEAD" "the last commit"
+fi
 adopted=$(git log --diff-filter=A --format=%H -- proto/buf.yaml | tail -n 1)
-if [ -n "$adopted" ] && [ "$adopted" != "$(git rev-parse HEAD)" ]; then
+if [ -n "$adopted" ]; then
   against "$adopted" "buf's adoption"
 fi

@@ -7,8 +7,10 @@
 - `prompts`  — the two prompt modes and fitting long episodes into the model's context.
 - `grounding` — from the model's text to the command sent (exact, normalised, nearest).
 - `policy`   — `LLMPolicy` (one per episode) and `LLMPolicies`, which builds them.
-- `endpoints` — which endpoints a request may name (ALFAGENT_ALLOWED_BASE_URLS), and that the
-  API key goes to the configured one only.
+- `egress`   — which endpoints a request may name (the configured one, ALFAGENT_ALLOWED_BASE_URLS),
+  checked at the edge before any call; `transport` — the HTTP client every call goes through (no
+  redirects, only its endpoint, replies bounded); `endpoints` — that the API key goes to the
+  configured endpoint only.
 - `slots`, `served_model`, `tokens` — the server's slots and queue, the model it serves (name and
   file hash), and token counts from its tokenizer.
 """

@@ -14,26 +14,40 @@ server slot is spent in the agent's own queue (`agent_service.llm.slots`), outsi
 Two llama.cpp server extensions are used where they exist, at the base URL without `/v1`:
 `GET /props` (slots and context size) and `POST /tokenize` (real token counts). Endpoints without
 them (OpenAI, vLLM) simply answer 404 once and are not asked again.
+
+Egress: a client is built for one `egress.CheckedEndpoint` and talks HTTP only through
+`transport.http_client` (no redirects, only its endpoint, replies bounded in bytes and time). A
+reply whose text is longer than `MAX_REPLY_CHARS` is refused: one answer is one line. Clients are
+kept per endpoint in `ClientPool`, an LRU of bounded size (ALFAGENT_LLM_CLIENTS) that closes the
+clients it evicts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
+import logging
 import re
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 import pydantic
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from agent_service.episode import Usage
+from agent_service.llm.egress import CheckedEndpoint, EgressPolicy, public_url, trusted_endpoint
 from agent_service.llm.slots import EndpointGate, ServerProps
+from agent_service.llm.transport import RefusedByPolicy, ResponseTooLarge, http_client
+
+__all__ = ["CallFailed", "ChatClient", "ClientPool", "Completion", "Message", "Timeouts", "public_url"]
+
+log = logging.getLogger(__name__)
 
 # What `openai` is given when no key is configured: local servers (vLLM, Ollama, llama.cpp)
 # accept anything, and the client refuses an empty key.
@@ -47,6 +61,11 @@ _MAX_SERVER_MESSAGE = 300
 # Asking a server about itself (/props, /tokenize) must be quick; a server that takes longer is
 # treated as not having the extension this time.
 _EXTENSION_TIMEOUT = openai.Timeout(10.0, connect=5.0)
+# The longest reply text read: one answer is one line (a command takes 5-11 tokens, a thought
+# 20-40; README "max_tokens"), so 64 Ki characters (~16k tokens) is already a runaway.
+MAX_REPLY_CHARS = 64 * 1024
+# Clients (each with its connection pool) kept open at once, one per endpoint and key.
+DEFAULT_POOL_SIZE = 16
 
 Role = Literal["system", "user", "assistant"]
 
@@ -100,14 +119,6 @@ class CallFailed(Exception):
         self.context_tokens = context_tokens
 
 
-def public_url(base_url: str) -> str:
-    """The endpoint without any user:password part, fit for messages and trajectories."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 def server_root(base_url: str) -> str:
     """Where llama-server's own endpoints live: the base URL without a final `/v1`."""
     base = base_url.rstrip("/")
@@ -152,26 +163,83 @@ class Endpoint:
         # False once /tokenize answered that it does not exist here.
         self.tokenize_available = True
 
+    @property
+    def key(self) -> str:
+        return self.base_url.rstrip("/")
+
 
 class ChatClient:
+    """The `openai` client for one checked endpoint. A plain URL is taken as the agent's own
+    endpoint (`egress.trusted_endpoint`): that is for tests and for callers not yet passing
+    the `CheckedEndpoint` the edge made.
+
+    The HTTP client is opened at the first call. A client the pool has evicted (`retire`) is
+    closed as soon as no call is in flight; called again (an episode still holding it), it opens
+    for that call and closes after it.
+    """
+
     def __init__(
         self,
-        base_url: str,
+        base_url: CheckedEndpoint | str,
         api_key: str,
         *,
         timeouts: Timeouts | None = None,
         endpoint: Endpoint | None = None,
     ) -> None:
-        self.base_url = base_url
-        self.endpoint = endpoint or Endpoint(base_url)
-        self._root = server_root(base_url)
+        self.checked = trusted_endpoint(base_url) if isinstance(base_url, str) else base_url
+        self.base_url = self.checked.base_url
+        self.endpoint = endpoint or Endpoint(self.base_url)
+        self._root = server_root(self.base_url)
+        self._api_key = api_key
+        self._timeout = (timeouts or Timeouts()).for_client()
         self._secrets = tuple(s for s in {api_key, api_key.strip()} if s)
-        self._client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key or NO_KEY,
-            timeout=(timeouts or Timeouts()).for_client(),
+        self._client: openai.AsyncOpenAI | None = None
+        self._in_flight = 0
+        self.retired = False
+        # Opened HTTP clients so far (one unless it was closed and opened again).
+        self.opened = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None
+
+    def _open(self) -> openai.AsyncOpenAI:
+        self.opened += 1
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key or NO_KEY,
+            timeout=self._timeout,
             max_retries=0,
+            http_client=http_client(self.checked, self._timeout),
         )
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[openai.AsyncOpenAI]:
+        if self._client is None:
+            self._client = self._open()
+        self._in_flight += 1
+        try:
+            yield self._client
+        finally:
+            self._in_flight -= 1
+            if self.retired and self._in_flight == 0:
+                await self._shut()
+
+    def retire(self) -> asyncio.Task[None] | None:
+        """Evicted: close now if idle (the task doing it), else when the last call ends."""
+        self.retired = True
+        if self._client is None or self._in_flight:
+            return None
+        try:
+            return asyncio.get_running_loop().create_task(self._shut())
+        except RuntimeError:  # no event loop: nothing can be in flight, nothing to await
+            self._client = None
+            return None
+
+    async def _shut(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -187,13 +255,14 @@ class ChatClient:
         max_tokens: int = 0,
         seed: int | None = None,
         stop: Sequence[str] = (),
+        grammar: str | None = None,
     ) -> Completion:
         params = [_param(message) for message in messages]
         await self.endpoint.gate.resolve(self.props)
         queued = time.perf_counter()
         async with self.endpoint.gate.slot():
             started = time.perf_counter()
-            response = await self._create(model, params, temperature, max_tokens, seed, stop)
+            response = await self._create(model, params, temperature, max_tokens, seed, stop, grammar)
             latency_ms = (time.perf_counter() - started) * 1000
         return self._completion(response, latency_ms, (started - queued) * 1000)
 
@@ -205,20 +274,24 @@ class ChatClient:
         max_tokens: int,
         seed: int | None,
         stop: Sequence[str],
+        grammar: str | None = None,
     ) -> object:
         try:
-            return await self._client.chat.completions.create(
-                model=model,
-                messages=params,
-                temperature=temperature,
-                max_tokens=max_tokens if max_tokens > 0 else openai.omit,
-                seed=seed if seed is not None else openai.omit,
-                stop=list(stop) if stop else openai.omit,
-            )
+            async with self._session() as client:
+                return await client.chat.completions.create(
+                    model=model,
+                    messages=params,
+                    temperature=temperature,
+                    max_tokens=max_tokens if max_tokens > 0 else openai.omit,
+                    seed=seed if seed is not None else openai.omit,
+                    stop=list(stop) if stop else openai.omit,
+                    # llama-server's GBNF constraint (llm/decoding.py); absent unless asked for.
+                    extra_body={"grammar": grammar} if grammar else None,
+                )
         except openai.APITimeoutError:
             raise CallFailed("timeout", self._say("timed out"), retryable=True) from None
         except openai.APIConnectionError as error:
-            raise CallFailed("connection", self._say(f"unreachable ({error})"), retryable=True) from None
+            raise self._connection_error(error) from None
         except openai.APIStatusError as error:
             raise self._status_error(error) from None
         except (openai.APIResponseValidationError, json.JSONDecodeError, pydantic.ValidationError):
@@ -229,8 +302,13 @@ class ChatClient:
             raise self._bad_response("sent a reply that is not JSON")
         if not response.choices or response.choices[0].message.content is None:
             raise self._bad_response("sent a completion with no text")
+        text = response.choices[0].message.content
+        if len(text) > MAX_REPLY_CHARS:
+            # Not retried: the same prompt would get the same runaway.
+            what = f"sent a reply of {len(text)} characters; the agent reads at most {MAX_REPLY_CHARS}"
+            raise CallFailed("bad_response", self._say(what), retryable=False)
         return Completion(
-            text=response.choices[0].message.content,
+            text=text,
             usage=_usage(response),
             latency_ms=latency_ms,
             queued_ms=queued_ms,
@@ -246,9 +324,10 @@ class ChatClient:
             if endpoint.props is not None:
                 return endpoint.props
             try:
-                body = await self._client.get(
-                    f"{self._root}/props", cast_to=object, options={"timeout": _EXTENSION_TIMEOUT}
-                )
+                async with self._session() as client:
+                    body = await client.get(
+                        f"{self._root}/props", cast_to=object, options={"timeout": _EXTENSION_TIMEOUT}
+                    )
             except openai.APIConnectionError:
                 return None  # down: the call that follows will say so
             except openai.APIStatusError as error:
@@ -266,12 +345,13 @@ class ChatClient:
         if not self.endpoint.tokenize_available:
             return None
         try:
-            body = await self._client.post(
-                f"{self._root}/tokenize",
-                cast_to=object,
-                body={"content": text, "add_special": False},
-                options={"timeout": _EXTENSION_TIMEOUT},
-            )
+            async with self._session() as client:
+                body = await client.post(
+                    f"{self._root}/tokenize",
+                    cast_to=object,
+                    body={"content": text, "add_special": False},
+                    options={"timeout": _EXTENSION_TIMEOUT},
+                )
         except (openai.APIConnectionError, openai.InternalServerError):
             return None
         except (openai.APIError, ValueError):
@@ -295,11 +375,23 @@ class ChatClient:
     def _bad_response(self, what: str) -> CallFailed:
         return CallFailed("bad_response", self._say(what), retryable=True)
 
+    def _connection_error(self, error: openai.APIConnectionError) -> CallFailed:
+        """Nothing about the network beyond "unreachable" goes back to the caller (refused,
+        unknown name, reset: a port scanner's answers), only the policy's own refusals."""
+        cause = error.__cause__
+        log.info("LLM endpoint %s: %r", public_url(self.base_url), cause)
+        if isinstance(cause, RefusedByPolicy):
+            return CallFailed("egress", self._say(str(cause)), retryable=False)
+        if isinstance(cause, ResponseTooLarge):
+            return CallFailed("bad_response", self._say(f"sent too much: {cause}"), retryable=False)
+        return CallFailed("connection", self._say("unreachable"), retryable=True)
+
     def _say(self, what: str) -> str:
         return f"LLM endpoint {public_url(self.base_url)} {what}"
 
     async def close(self) -> None:
-        await self._client.close()
+        self.retired = True
+        await self._shut()
 
 
 def _param(message: Message) -> ChatCompletionMessageParam:
@@ -348,29 +440,69 @@ def _server_message(error: openai.APIStatusError) -> str:
 
 
 class ClientPool:
-    """One client (one connection pool) per (base_url, key), shared by every episode; one
-    `Endpoint` (its queue, what the server said about itself) per base_url."""
+    """Clients per (endpoint, key), shared by every episode; one `Endpoint` (its queue, what the
+    server said about itself) per base URL among them.
 
-    def __init__(self, *, timeouts: Timeouts | None = None, concurrency: int = 0) -> None:
+    At most `size` are kept, least recently asked for evicted first: an evicted client is closed
+    once its calls in flight end (`ChatClient.retire`), so open clients number at most `size`
+    plus those still serving a call. Requests name endpoints (paths below an allowed one, or any
+    public one under `*`), so without the bound a caller could open clients without end. What
+    an endpoint told about itself and its queue live as long as one of its clients is kept: after
+    an eviction they are learnt again, and calls still queued on the old queue are not counted
+    in the new one's.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts | None = None,
+        concurrency: int = 0,
+        size: int = DEFAULT_POOL_SIZE,
+        egress: EgressPolicy | None = None,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"a client pool holds at least 1 client, not {size}")
         self._timeouts = timeouts or Timeouts()
         self._concurrency = concurrency
-        self._clients: dict[tuple[str, str], ChatClient] = {}
-        self._endpoints: dict[str, Endpoint] = {}
+        self._size = size
+        self._egress = egress
+        self._clients: OrderedDict[tuple[str, str], ChatClient] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
 
-    def get(self, base_url: str, api_key: str) -> ChatClient:
-        key = (base_url, api_key)
-        client = self._clients.get(key)
-        if client is None:
-            endpoint = self._endpoints.get(base_url.rstrip("/"))
-            if endpoint is None:
-                endpoint = Endpoint(base_url, concurrency=self._concurrency)
-                self._endpoints[base_url.rstrip("/")] = endpoint
-            client = self._clients[key] = ChatClient(
-                base_url, api_key, timeouts=self._timeouts, endpoint=endpoint
-            )
+    def get(self, endpoint: CheckedEndpoint | str, api_key: str) -> ChatClient:
+        """The client for `endpoint` (checked by the edge; a URL is checked here by the pool's
+        egress policy's rules, or taken as the agent's own when the pool has none)."""
+        if isinstance(endpoint, str):
+            endpoint = self._egress.endpoint(endpoint) if self._egress else trusted_endpoint(endpoint)
+        key = (endpoint.base_url, api_key)
+        client = self._clients.pop(key, None)
+        if client is not None and client.checked == endpoint:
+            self._clients[key] = client  # now the most recent
+            return client
+        if client is not None:  # admitted under another rule since: replaced
+            self._track(client.retire())
+        shared = next((c.endpoint for c in self._clients.values() if c.endpoint.key == endpoint.key), None)
+        client = self._clients[key] = ChatClient(
+            endpoint,
+            api_key,
+            timeouts=self._timeouts,
+            endpoint=shared or Endpoint(endpoint.base_url, concurrency=self._concurrency),
+        )
+        while len(self._clients) > self._size:
+            _, evicted = self._clients.popitem(last=False)
+            self._track(evicted.retire())
         return client
 
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def _track(self, closing: asyncio.Task[None] | None) -> None:
+        if closing is not None:
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients = list(self._clients.values()), OrderedDict()
         for client in clients:
             await client.close()
+        await asyncio.gather(*self._closing, return_exceptions=True)

@@ -2,18 +2,18 @@
 
 The API key is only ever sent to the configured endpoint (`OPENAI_BASE_URL`, or OpenAI's own when
 that is unset): a request naming another `base_url` is sent without it, so no caller can have the
-key delivered to a server of their choosing. With `allowed_base_urls` set
-(ALFAGENT_ALLOWED_BASE_URLS), a request may name no endpoint but those and the configured one:
-the agent then calls no server its callers choose.
+key delivered to a server of their choosing. Which endpoints may be called at all is the egress
+policy's (`egress.EgressPolicy`: the configured one, ALFAGENT_ALLOWED_BASE_URLS, nothing else);
+`EndpointRules` applies its rules past the edge, without resolving names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from dataclasses import dataclass, field
 
-from agent_service.llm.client import public_url
-from alfagent_common import errors
+from agent_service.llm.egress import CheckedEndpoint, EgressPolicy, endpoint_within, same_endpoint
+
+__all__ = ["OPENAI_BASE_URL", "EndpointRules", "endpoint_within", "same_endpoint"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -22,47 +22,20 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 class EndpointRules:
     # The agent's own endpoint (OPENAI_BASE_URL, or the local `llm` service); "" for none.
     default_base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     allowed_base_urls: tuple[str, ...] = ()
+    # The policy the rules come from; by default one made from the two fields above.
+    egress: EgressPolicy | None = field(default=None, compare=False, repr=False)
 
-    def check(self, base_url: str) -> None:
-        """InvalidRequest for a URL that is not http(s), PermissionDenied for one not allowed."""
-        if not base_url.startswith(("http://", "https://")):
-            raise errors.InvalidRequest(
-                f"base_url {public_url(base_url)!r} must start with http:// or https://"
-            )
-        if not self.may_call(base_url):
-            raise errors.PermissionDenied(
-                f"base_url {public_url(base_url)!r} is not an endpoint this agent may call; it allows "
-                f"{', '.join(map(public_url, self.allowed_base_urls))} (ALFAGENT_ALLOWED_BASE_URLS) "
-                "and OPENAI_BASE_URL"
-            )
+    def policy(self) -> EgressPolicy:
+        return self.egress or EgressPolicy(self.default_base_url, self.allowed_base_urls)
 
-    def may_call(self, base_url: str) -> bool:
-        if not self.allowed_base_urls or same_endpoint(base_url, self.default_base_url):
-            return True
-        return any(endpoint_within(base_url, allowed) for allowed in self.allowed_base_urls)
+    def check(self, base_url: str) -> CheckedEndpoint:
+        """InvalidRequest for a URL that is not http(s) or carries a password, PermissionDenied
+        for one the egress policy does not allow."""
+        return self.policy().endpoint(base_url)
 
     def key_for(self, base_url: str) -> str:
         """The API key for the configured endpoint; "" for any other."""
         keyed = self.default_base_url or OPENAI_BASE_URL
         return self.api_key if same_endpoint(base_url, keyed) else ""
-
-
-def endpoint_within(url: str, allowed: str) -> bool:
-    """Whether `url` is `allowed` or below it: same scheme, host and port, and a path under its
-    path at a `/` boundary (so `http://llm:8000` does not admit `http://llm:8000.evil.example`)."""
-    a, b = urlsplit(url), urlsplit(allowed)
-    default_ports = {"http": 80, "https": 443}
-    try:
-        ports = (a.port or default_ports.get(a.scheme.lower()), b.port or default_ports.get(b.scheme.lower()))
-    except ValueError:  # a port that is not a number
-        return False
-    if (a.scheme.lower(), a.hostname, ports[0]) != (b.scheme.lower(), b.hostname, ports[1]):
-        return False
-    base = b.path.rstrip("/")
-    return a.path.rstrip("/") == base or a.path.startswith(base + "/")
-
-
-def same_endpoint(a: str, b: str) -> bool:
-    return a.rstrip("/").lower() == b.rstrip("/").lower()

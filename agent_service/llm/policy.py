@@ -22,15 +22,17 @@ with cause "context").
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from agent_service.episode import Decision, EpisodeRequest, Usage
-from agent_service.llm.client import ChatClient, ClientPool, Completion, Message, Timeouts
+from agent_service.llm.client import DEFAULT_POOL_SIZE, ChatClient, ClientPool, Completion, Message, Timeouts
+from agent_service.llm.decoding import grammar_for
+from agent_service.llm.egress import EgressPolicy
 from agent_service.llm.endpoints import EndpointRules
 from agent_service.llm.fewshot import FewShotLibrary
-from agent_service.llm.grounding import ground, parse_reply
+from agent_service.llm.grounding import Grounded, ground, parse_reply
 from agent_service.llm.prompts import (
     PastStep,
     Prompt,
@@ -41,11 +43,24 @@ from agent_service.llm.prompts import (
     turn_messages,
 )
 from agent_service.llm.retries import GaveUp, Retried, RetrySettings, call_with_retries
+from agent_service.llm.skill_context import SkillContext, procedure_line, skill_context
 from agent_service.llm.tokens import TokenCounter
 from agent_service.policies import PolicyError, TurnView
-from agent_service.vocabulary import DEFAULT_GROUNDING, DEFAULT_PROMPT_MODE, Grounding, PromptMode
+from agent_service.skills import grammar
+from agent_service.skills.executor import Execution, SkillCallError, Verdict, ground_arguments, parse_call
+from agent_service.skills.library import Procedure, SkillLibrary
+from agent_service.vocabulary import (
+    DEFAULT_DECODING,
+    DEFAULT_GROUNDING,
+    DEFAULT_PROMPT_MODE,
+    Decoding,
+    Grounding,
+    PromptMode,
+)
 from alfagent_common import errors
 
+# How a command that a procedure call sent is recorded (Step.grounding).
+SKILL_GROUNDING = "skill"
 # Stop at the end of the line: one line is one answer (see module docstring).
 DEFAULT_STOP = ("\n",)
 # OpenAI accepts at most 4 stop strings.
@@ -76,6 +91,7 @@ class LLMSettings:
     stop: tuple[str, ...] = DEFAULT_STOP
     # The note on a command that got the same answer this many times (0 or negative: never).
     repeat_note_after: int = 0
+    decoding: Decoding = DEFAULT_DECODING
 
 
 class LLMPolicy:
@@ -88,6 +104,7 @@ class LLMPolicy:
         settings: LLMSettings,
         retry: RetrySettings,
         counter: TokenCounter | None = None,
+        skills: SkillLibrary | None = None,
     ) -> None:
         self._client = client
         self._library = library
@@ -95,6 +112,14 @@ class LLMPolicy:
         self._retry = retry
         self._counter = counter or TokenCounter()
         self._system = ""
+        self._skills = skills
+        # The skill library's entries the prompt shows (the same every turn: they are in the
+        # system message).
+        self._shown: tuple[str, ...] = ()
+        # Procedures the model may call, the call being played and how it was written.
+        self._procedures: tuple[Procedure, ...] = ()
+        self._execution: Execution | None = None
+        self._skill_call = ""
         # What the model said at each step so far: its thoughts and the command sent.
         self._said: list[tuple[tuple[str, ...], str]] = []
         self._steps: list[PastStep] = []
@@ -107,9 +132,17 @@ class LLMPolicy:
 
     async def decide(self, view: TurnView) -> Decision:
         if not self._system:
-            examples = await self._library.examples(view.task_type)
-            self._system = system_message(self._settings.prompt_mode, examples)
+            context = SkillContext()
+            if self._skills is not None:
+                context = skill_context(self._skills, view.task_type, view.task, view.initial_observation)
+            examples = context.examples or await self._library.examples(view.task_type)
+            procedures = [procedure_line(p) for p in context.procedures]
+            self._system = system_message(self._settings.prompt_mode, examples, context.facts, procedures)
+            self._shown = context.shown
+            self._procedures = context.procedures
         self._catch_up(view)
+        if (next_step := self._continue_skill(view)) is not None:
+            return next_step
         settings = self._settings
         admissible = view.admissible_commands if settings.prompt_mode is PromptMode.ADMISSIBLE else None
         thoughts: list[str] = []
@@ -119,8 +152,11 @@ class LLMPolicy:
         while True:
             prompt = await self._prompt(view, thoughts, admissible)
             started = time.perf_counter()
+            grammar = grammar_for(
+                settings.decoding, view.admissible_commands, [p.name for p in self._procedures]
+            )
             try:
-                retried = await self._call(prompt.messages, stop)
+                retried = await self._call(prompt.messages, stop, grammar)
             except GaveUp as error:
                 if error.context_tokens and not shrunk:
                     # The server's slot is smaller than we knew: cut the prompt to it and ask again.
@@ -149,10 +185,16 @@ class LLMPolicy:
         # Still only thinking after the thoughts allowed: no command to send, so "look" (see
         # grounding.EMPTY_REPLY_ACTION). Sending the thought's text instead put it in the history
         # as the model's own command, and Qwen 1.5B then sent that text 10 times in a row.
-        grounded = ground(reply.action, view.admissible_commands, settings.grounding)
+        call = self._start_skill(reply.action, view)
+        grounded = (
+            Grounded(call.next_action(), SKILL_GROUNDING)
+            if call is not None
+            else ground(reply.action, view.admissible_commands, settings.grounding)
+        )
         self._said.append((tuple(thoughts), grounded.action))
         return Decision(
             action=grounded.action,
+            skill=self._skill_call if call is not None else "",
             thought="\n".join(thoughts),
             raw_output=completion.text,
             grounding=grounded.grounding,
@@ -161,6 +203,7 @@ class LLMPolicy:
             retry_causes=tuple(causes),
             llm_latency_ms=llm_ms,
             dropped_turns=self._dropped,
+            skills_shown=self._shown,
         )
 
     async def _prompt(
@@ -198,7 +241,9 @@ class LLMPolicy:
             budget = min(budget, slot - reserve - _CONTEXT_MARGIN)
         return max(budget, 1)
 
-    async def _call(self, messages: list[Message], stop: tuple[str, ...]) -> Retried[Completion]:
+    async def _call(
+        self, messages: list[Message], stop: tuple[str, ...], grammar: str | None = None
+    ) -> Retried[Completion]:
         settings = self._settings
         max_tokens = settings.max_tokens
         if settings.stop and not stop:
@@ -214,9 +259,50 @@ class LLMPolicy:
                 max_tokens=max_tokens,
                 seed=settings.seed,
                 stop=stop,
+                grammar=grammar,
             )
 
         return await call_with_retries(call, self._retry)
+
+    def _start_skill(self, text: str, view: TurnView) -> Execution | None:
+        """A procedure call, when the reply is one of those offered (else None: a command)."""
+        if not self._procedures or "(" not in text:
+            return None
+        try:
+            procedure, arguments = parse_call(text.strip(), self._procedures)
+            arguments = ground_arguments(arguments, self._named_so_far(view))
+        except SkillCallError:
+            # Not a well-formed call: sent as the command it was written as, and the game says
+            # "Nothing happens.", which the model sees.
+            return None
+        self._execution = Execution(procedure, arguments)
+        self._skill_call = f"{procedure.name}({', '.join(f'{k}={v}' for k, v in arguments.items())})"
+        return self._execution
+
+    @staticmethod
+    def _named_so_far(view: TurnView) -> list[str]:
+        """Everything the game named so far, latest first (where the player is now comes first)."""
+        texts = [view.initial_observation, *(turn.observation for turn in view.history)]
+        return [name for text in reversed(texts) for name in grammar.instances(text)]
+
+    def _continue_skill(self, view: TurnView) -> Decision | None:
+        """The next command of the procedure in progress, without asking the model; None once it
+        is done or handed back (the game answered what it did not expect)."""
+        execution = self._execution
+        if execution is None or not view.history:
+            return None
+        if execution.observe(view.history[-1].observation) is not Verdict.CONTINUE:
+            self._execution = None
+            return None
+        action = execution.next_action()
+        self._said.append(((), action))
+        return Decision(
+            action=action,
+            grounding=SKILL_GROUNDING,
+            skill=self._skill_call,
+            dropped_turns=self._dropped,
+            skills_shown=self._shown,
+        )
 
     def _catch_up(self, view: TurnView) -> None:
         """Pairs what the model said with what the game answered, for the steps since last turn."""
@@ -250,17 +336,21 @@ class LLMPolicies:
         allowed_base_urls: tuple[str, ...] = (),
         concurrency: int = 0,
         stop: tuple[str, ...] = DEFAULT_STOP,
+        egress: EgressPolicy | None = None,
+        clients: int = DEFAULT_POOL_SIZE,
     ) -> None:
         if len(stop) > MAX_STOP_STRINGS:
             raise ValueError(f"at most {MAX_STOP_STRINGS} stop strings (OpenAI's limit), got {len(stop)}")
         self._library = library
         self._retry = retry
         self._context_tokens = context_tokens
-        self._endpoints = EndpointRules(default_base_url, api_key, allowed_base_urls)
+        self._endpoints = EndpointRules(default_base_url, api_key, allowed_base_urls, egress=egress)
         self._stop = stop
-        self._clients = ClientPool(timeouts=timeouts, concurrency=concurrency)
-        # Token counts are the server's (its tokenizer), so one counter per endpoint.
-        self._counters: dict[str, TokenCounter] = {}
+        self._clients = ClientPool(timeouts=timeouts, concurrency=concurrency, size=clients, egress=egress)
+        # Token counts are the server's (its tokenizer), so one counter per endpoint; as many kept
+        # as clients, least recently used dropped first.
+        self._counters: OrderedDict[str, TokenCounter] = OrderedDict()
+        self._counters_kept = clients
 
     def settings_for(self, request: EpisodeRequest) -> LLMSettings:
         settings = request.settings
@@ -285,16 +375,21 @@ class LLMPolicies:
             context_tokens=self._context_tokens,
             stop=self._stop,
             repeat_note_after=settings.repeat_note_after,
+            decoding=settings.decoding,
         )
 
     def __call__(self, request: EpisodeRequest) -> LLMPolicy:
         settings = self.settings_for(request)
-        client = self._clients.get(settings.base_url, self._endpoints.key_for(settings.base_url))
+        checked = self._endpoints.check(settings.base_url)
+        client = self._clients.get(checked, self._endpoints.key_for(settings.base_url))
         endpoint = settings.base_url.rstrip("/")
         counter = self._counters.get(endpoint)
         if counter is None:
             counter = self._counters[endpoint] = TokenCounter(client.count_tokens)
-        return LLMPolicy(client, self._library, settings, self._retry, counter)
+            while len(self._counters) > self._counters_kept:
+                self._counters.popitem(last=False)
+        self._counters.move_to_end(endpoint)
+        return LLMPolicy(client, self._library, settings, self._retry, counter, request.skills)
 
     async def close(self) -> None:
         await self._clients.close()

@@ -70,13 +70,32 @@ def render_example(number: int, example: Example) -> str:
     return "\n".join(lines)
 
 
-def system_message(mode: PromptMode, examples: Sequence[Example]) -> str:
+FACTS_INTRO = """
+What earlier games showed (from their records; use it to decide where to look first):"""
+
+
+PROCEDURES_INTRO = """
+Skills: once you see the object you need, instead of a command you may write one of these calls, \
+with the names the simulator uses; a call looks like name(obj=apple 1, recep=countertop 1, ...). \
+The commands after the colon are then sent for you, one by one, until they are all done or the \
+simulator answers something unexpected; then it is your turn again."""
+
+
+def system_message(
+    mode: PromptMode, examples: Sequence[Example], facts: Sequence[str] = (), procedures: Sequence[str] = ()
+) -> str:
     parts = [INSTRUCTIONS]
     if mode is PromptMode.ADMISSIBLE:
         parts.append(ADMISSIBLE_NOTE)
     if examples:
         parts.append(EXAMPLES_INTRO)
         parts.extend(f"\n{render_example(n, example)}" for n, example in enumerate(examples, start=1))
+    if facts:
+        parts.append(FACTS_INTRO)
+        parts.extend(f"- {fact}" for fact in facts)
+    if procedures:
+        parts.append(PROCEDURES_INTRO)
+        parts.extend(f"- {line}" for line in procedures)
     parts.append("\nNow a new game begins.")
     return "\n".join(parts)
 

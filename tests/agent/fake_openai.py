@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -171,6 +171,8 @@ class FakeOpenAI:
     _recent_prompts: deque[list[str]] = field(default_factory=lambda: deque(maxlen=4))
     _in_flight: int = 0
     _slot_semaphore: threading.Semaphore | None = None
+    # Where to listen on 127.0.0.1 (0: any free port), e.g. one a stack allow-listed in advance.
+    port: int = 0
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -208,6 +210,21 @@ class FakeOpenAI:
             self._slot_semaphore = threading.Semaphore(self.slots)
         return self._slot_semaphore
 
+    def reset(self, **settings: Any) -> None:
+        """Back to a fresh server's state (scripts, records, settings), still listening: for a
+        server shared by several tests, whose clients may keep their connections open."""
+        with self._lock:
+            for spec in fields(self):
+                if spec.name in _KEPT_ON_RESET:
+                    continue
+                if spec.default_factory is not MISSING:
+                    setattr(self, spec.name, spec.default_factory())
+                elif spec.default is not MISSING:
+                    setattr(self, spec.name, spec.default)
+            for name, value in settings.items():
+                setattr(self, name, value)
+        self.serve_slot()
+
     def enter(self) -> None:
         with self._lock:
             self._in_flight += 1
@@ -219,7 +236,7 @@ class FakeOpenAI:
 
     def start(self) -> FakeOpenAI:
         self.serve_slot()
-        server = _Server(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", self.port), _handler_for(self))
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
@@ -238,6 +255,10 @@ class FakeOpenAI:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+# What reset() leaves alone: the listening server itself.
+_KEPT_ON_RESET = frozenset({"port", "_lock", "_server", "_thread"})
 
 
 class _Server(ThreadingHTTPServer):

@@ -65,6 +65,7 @@ def policies(
     timeout: float = 5.0,
     context_tokens: int = 6000,
     default_base_url: str = "",
+    allowed_base_urls: tuple[str, ...] = (),
     concurrency: int = 0,
     stop: tuple[str, ...] = ("\n",),
 ) -> LLMPolicies:
@@ -75,6 +76,7 @@ def policies(
         timeouts=Timeouts(read_seconds=timeout),
         retry=retry,
         context_tokens=context_tokens,
+        allowed_base_urls=allowed_base_urls,
         concurrency=concurrency,
         stop=stop,
     )
@@ -230,7 +232,13 @@ def test_unauthorized_ends_the_episode_at_once_and_the_key_is_never_recorded(
 
 def test_the_key_is_not_sent_to_an_endpoint_the_request_names(server: FakeOpenAI) -> None:
     server.api_key = "no-key"
-    outcome, _, _ = play(server, llm_request(server, max_steps=1), default_base_url="http://llm.internal/v1")
+    # The endpoint is allowed (ALFAGENT_ALLOWED_BASE_URLS), but it is not the configured one.
+    outcome, _, _ = play(
+        server,
+        llm_request(server, max_steps=1),
+        default_base_url="http://llm.internal/v1",
+        allowed_base_urls=(server.base_url,),
+    )
     assert outcome.end_reason is EndReason.STEP_LIMIT
     assert [r.authorization for r in server.requests] == ["Bearer no-key"]
 

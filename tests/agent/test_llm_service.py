@@ -36,10 +36,18 @@ def local(services: Services) -> Services:
     return services
 
 
-@pytest.fixture
-def llm() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI(api_key="no-key") as server:
+@pytest.fixture(scope="module")
+def llm_server(services: Services) -> Iterator[FakeOpenAI]:
+    # On the port the test stack's agent allow-lists (an endpoint a request names must be), one
+    # for the module: the agent keeps connections to it open from one test to the next.
+    with FakeOpenAI(api_key="no-key", port=services.llm_port) as server:
         yield server
+
+
+@pytest.fixture
+def llm(llm_server: FakeOpenAI) -> FakeOpenAI:
+    llm_server.reset(api_key="no-key")
+    return llm_server
 
 
 def expert_plan(env_address: str, game_id: str) -> list[str]:
@@ -81,8 +89,10 @@ def test_scripted_llm_episode_wins_and_every_step_is_stored(local: Services, llm
     assert trajectory.policy == trajectory_pb2.LLM and trajectory.model == "scripted"
     assert trajectory.settings.prompt_mode == "admissible" and trajectory.settings.grounding == "exact"
     assert trajectory.settings.base_url == llm.base_url
-    # The service's defaults are recorded, not the request's zeros (the note is off by default).
-    assert (trajectory.settings.max_repeated_actions, trajectory.settings.repeat_note_after) == (10, -1)
+    # The service's defaults are recorded for the settings the request left out (the note is off by
+    # default: 0), each present so a reader tells "none" from "not recorded".
+    assert (trajectory.settings.max_repeated_actions, trajectory.settings.repeat_note_after) == (10, 0)
+    assert trajectory.settings.HasField("repeat_note_after")
     assert [s.action for s in trajectory.steps] == plan
     assert [s.raw_output for s in trajectory.steps] == plan
     assert trajectory.steps[0].thought == "I will follow the plan I know."

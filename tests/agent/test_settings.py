@@ -51,12 +51,13 @@ def test_expert_and_random_episodes_get_no_llm_defaults() -> None:
         ({"temperature": 3.0}, "temperature must be between 0 and 2"),
         ({"prompt_mode": "chatty"}, "prompt_mode 'chatty' is not one of react, admissible"),
         ({"grounding": "fuzzy"}, "grounding 'fuzzy' is not one of"),
+        ({"decoding": "beam"}, "decoding 'beam' is not one of free, grammar"),
+        ({"skill_library": "mine"}, "skill_library 'mine' is not a library id"),
     ],
 )
 def test_bad_settings_are_invalid_requests_naming_the_setting(given: dict[str, object], message: str) -> None:
-    request = agent_pb2.RunEpisodeRequest(
-        policy=trajectory_pb2.LLM, settings=trajectory_pb2.AgentSettings(**given)
-    )  # type: ignore[arg-type]  # fields by name
+    settings = trajectory_pb2.AgentSettings(**given)  # type: ignore[arg-type]  # fields of mixed types by name
+    request = agent_pb2.RunEpisodeRequest(policy=trajectory_pb2.LLM, settings=settings)
     with pytest.raises(errors.InvalidRequest, match=message):
         request_from_proto(request, DEFAULTS)
 
@@ -144,3 +145,13 @@ def test_a_new_setting_reaches_the_record_by_its_field_alone() -> None:
     assert set(trajectory_pb2.AgentSettings.DESCRIPTOR.fields_by_name) == dataclass_fields
     recorded = settings_to_proto(EpisodeSettings(), llm=True)
     assert {field.name for field, _ in recorded.ListFields()} == dataclass_fields
+
+
+def test_none_names_no_skill_library_and_left_out_takes_the_agents_default() -> None:
+    library_id = "sha256:" + "ab" * 32
+    defaults = AgentConfig.from_environ({"ALFAGENT_SKILL_LIBRARY": library_id}).episode_defaults()
+    left_out = settings_from_request(trajectory_pb2.AgentSettings(), defaults, llm=True)
+    assert left_out.skill_library == library_id
+    none = settings_from_request(trajectory_pb2.AgentSettings(skill_library="none"), defaults, llm=True)
+    assert none.skill_library == ""
+    assert settings_from_request(trajectory_pb2.AgentSettings(), defaults, llm=False).skill_library == ""

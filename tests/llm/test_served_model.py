@@ -12,6 +12,7 @@ import pytest
 
 from agent_service.config import AgentConfig
 from agent_service.episode import EpisodeRequest, PolicyKind
+from agent_service.llm.egress import CheckedEndpoint
 from agent_service.llm.served_model import (
     EndpointUnreachable,
     ServedModel,
@@ -61,7 +62,7 @@ def llm_request(model: str = "") -> EpisodeRequest:
 
 
 def resolve(request: EpisodeRequest, answer: ServedModel | Exception | None) -> EpisodeRequest:
-    async def describe(base_url: str) -> ServedModel | None:
+    async def describe(endpoint: CheckedEndpoint) -> ServedModel | None:
         if isinstance(answer, Exception):
             raise answer
         return answer
