@@ -1,55 +1,35 @@
-"""Per-task-type statistics of a set of episodes, with 95% Wilson intervals."""
+"""The evaluation summary: per-task-type statistics of the episodes an evaluation played.
+
+The numbers come from `alfagent_common.run_stats`, as the store's GetStats, the report and the
+benchmarks compute them. An evaluation has one outcome per game (a resume replaces an episode the
+harness cut short by its next attempt before it gets here), so every outcome counts.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from agent_service.episode import EpisodeOutcome
-from alfagent_common.stats import wilson_interval
+from alfagent_common import run_stats
+from alfagent_common.run_stats import ALL_TASK_TYPES, TaskTypeSummary
 
-ALL_TASK_TYPES = "all"
-
-
-@dataclass(frozen=True)
-class TaskTypeSummary:
-    task_type: str
-    episodes: int
-    wins: int
-    success_rate: float
-    success_ci_low: float
-    success_ci_high: float
-    mean_steps: float
-    mean_goal_progress: float
-    prompt_tokens: int
-    completion_tokens: int
+__all__ = ["ALL_TASK_TYPES", "TaskTypeSummary", "by_task_type", "episode_of_outcome"]
 
 
-def summarise(task_type: str, outcomes: list[EpisodeOutcome]) -> TaskTypeSummary:
-    episodes = len(outcomes)
-    wins = sum(outcome.won for outcome in outcomes)
-    low, high = wilson_interval(wins, episodes)
-    return TaskTypeSummary(
-        task_type=task_type,
-        episodes=episodes,
-        wins=wins,
-        success_rate=wins / episodes if episodes else 0.0,
-        success_ci_low=low,
-        success_ci_high=high,
-        mean_steps=sum(o.steps for o in outcomes) / episodes if episodes else 0.0,
-        mean_goal_progress=sum(o.goal_progress for o in outcomes) / episodes if episodes else 0.0,
-        prompt_tokens=sum(o.usage.prompt_tokens for o in outcomes),
-        completion_tokens=sum(o.usage.completion_tokens for o in outcomes),
+def episode_of_outcome(outcome: EpisodeOutcome) -> run_stats.Episode:
+    return run_stats.Episode(
+        game_id=outcome.game.game_id,
+        task_type=outcome.game.task_type,
+        won=outcome.won,
+        end_reason=outcome.end_reason.value,
+        steps=outcome.steps,
+        goal_progress=outcome.goal_progress,
+        prompt_tokens=outcome.usage.prompt_tokens,
+        completion_tokens=outcome.usage.completion_tokens,
+        trajectory_id=outcome.trajectory_id,
     )
 
 
 def by_task_type(outcomes: Iterable[EpisodeOutcome]) -> tuple[list[TaskTypeSummary], TaskTypeSummary]:
     """One row per task type (sorted), and the overall row."""
-    grouped: dict[str, list[EpisodeOutcome]] = defaultdict(list)
-    everything = []
-    for outcome in outcomes:
-        grouped[outcome.game.task_type].append(outcome)
-        everything.append(outcome)
-    rows = [summarise(task_type, grouped[task_type]) for task_type in sorted(grouped)]
-    return rows, summarise(ALL_TASK_TYPES, everything)
+    return run_stats.success_by_task_type(episode_of_outcome(outcome) for outcome in outcomes)

@@ -3,7 +3,7 @@
     python -m bench.bench_llm play --model qwen2.5-coder-1.5b-instruct-q4_k_m --prompt-mode react \
         --games 30 --run-id llm-1.5b-react
     python -m bench.bench_llm table llm-1.5b-react llm-1.5b-admissible ...
-    python -m bench.bench_llm compare llm-1.5b-admissible llm-1.5b-admissible-nonote
+    python -m bench.bench_llm compare llm-1.5b-admissible llm-1.5b-admissible-nonote  # McNemar & co
     python -m bench.bench_llm cache --run-id llm-1.5b-react       # prompt cache: stable vs window
     python -m bench.bench_llm servers --llama-cpp-python /opt/llama-cpp-python/bin/python
 
@@ -44,7 +44,6 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from agent_service.attempts import superseded
 from agent_service.gateways import RemoteEnv
 from agent_service.llm.client import Message
 from agent_service.llm.fewshot import FewShotLibrary
@@ -62,8 +61,9 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_clients.env import EnvClient
 from alfagent_clients.store import StoreClient
+from alfagent_common import run_stats
 from alfagent_common.games import DEFAULT_SPLIT
-from alfagent_common.stats import wilson_interval
+from bench import run_comparison
 from bench.bench_agent import stack_environ
 from launcher.llm import free_port, start_llm
 from launcher.processes import start_service, stop_process_group
@@ -102,19 +102,6 @@ def stored(store_dir: Path, run_ids: Iterable[str]) -> dict[str, list[dict[str, 
                 if record.get("run_id") in wanted:
                     runs[record["run_id"]].setdefault(record["trajectory_id"], record)
     return {run_id: list(by_id.values()) for run_id, by_id in runs.items()}
-
-
-def streak_end(actions: list[str], length: int) -> int:
-    """The number of steps after which one command had been sent `length` times in a row (where a
-    repeated-action limit of `length` would end the episode), or 0 if it never was."""
-    run = 0
-    previous = None
-    for number, action in enumerate(actions, start=1):
-        run = run + 1 if action == previous else 1
-        previous = action
-        if run >= length:
-            return number
-    return 0
 
 
 def command_kind(action: str) -> str:
@@ -168,33 +155,28 @@ class RunFigures:
 
 
 def counted(trajectories: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The run's episodes less those a resume played again (as the report counts them)."""
-    replaced = superseded(
-        [
-            (t["trajectory_id"], t.get("attempt", 0), t["game"]["game_id"], t.get("end_reason", ""))
-            for t in trajectories
-        ]
-    )
+    """The run's episodes less those a resume played again (`run_stats`' attempt rule)."""
+    replaced = run_stats.superseded(run_stats.episode_of_document(t) for t in trajectories)
     return [t for t in trajectories if t["trajectory_id"] not in replaced]
 
 
 def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
+    """The run's figures: success, steps, streaks, calls and tokens by `run_stats` (as the report
+    and GetStats count), the server's cache, timings and the repeated-action limit's effect here."""
     if not stored_episodes:
         raise SystemExit(f"no stored trajectories of run {run_id!r} in {STORE_DIR}")
     trajectories = counted(stored_episodes)
+    episodes = [run_stats.episode_of_document(t) for t in trajectories]
+    by_type, overall = run_stats.success_by_task_type(episodes)
+    played = run_stats.behaviour(episodes)
     steps = [step for t in trajectories for step in t.get("steps", [])]
-    wins = sum(bool(t.get("won")) for t in trajectories)
-    by_type: dict[str, list[bool]] = {}
-    for t in trajectories:
-        by_type.setdefault(t["game"]["task_type"], []).append(bool(t.get("won")))
     usage = [step.get("usage", {}) for step in steps]
     prompt = sum(u.get("prompt_tokens", 0) for u in usage)
     shares = [u.get("cached_prompt_tokens", 0) / u["prompt_tokens"] for u in usage if u.get("prompt_tokens")]
     first = trajectories[0]
-    actions = [[s["action"] for s in t.get("steps", [])] for t in trajectories]
     # Where each episode first sent one command n times in a row (0: never).
     reached = {
-        n: [(streak_end(a, n), bool(t.get("won"))) for a, t in zip(actions, trajectories, strict=True)]
+        n: [(run_stats.streak_end(e.actions, n), e.won) for e in episodes]
         for n in (*STREAKS, *WHAT_IF_LIMITS)
     }
     streaks = {
@@ -206,11 +188,10 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
     what_if: dict[int, tuple[int, int, int]] = {}
     for limit in WHAT_IF_LIMITS:
         # Episodes the lower limit would have ended before they did end.
-        ends = [(end, len(a), won) for (end, won), a in zip(reached[limit], actions, strict=True)]
-        cut = [(end, played, won) for end, played, won in ends if 0 < end < played]
-        what_if[limit] = (len(cut), sum(played - end for end, played, _ in cut), sum(won for *_, won in cut))
-    # A step's calls: one per thought, one for the command (the thoughts are stored joined by \n).
-    calls = sum(1 + len([x for x in step.get("thought", "").split("\n") if x]) for step in steps)
+        ends = [(end, e.steps, won) for (end, won), e in zip(reached[limit], episodes, strict=True)]
+        cut = [(end, length, won) for end, length, won in ends if 0 < end < length]
+        what_if[limit] = (len(cut), sum(length - end for end, length, _ in cut), sum(won for *_, won in cut))
+    per_step = max(played.steps, 1)
     return RunFigures(
         run_id=run_id,
         model=first.get("model", ""),
@@ -218,25 +199,26 @@ def figures(run_id: str, stored_episodes: list[dict[str, Any]]) -> RunFigures:
         prompt_mode=settings.prompt_mode.value,
         max_steps=settings.max_steps,
         repeat_note_after=settings.repeat_note_after,
-        episodes=len(trajectories),
-        wins=wins,
-        success_ci=wilson_interval(wins, len(trajectories)),
-        wins_by_type={k: f"{sum(v)}/{len(v)}" for k, v in sorted(by_type.items())},
-        mean_steps=len(steps) / len(trajectories),
-        mean_goal_progress=statistics.fmean(t.get("goal_progress", 0.0) for t in trajectories),
-        steps=len(steps),
-        llm_calls_per_step=calls / max(len(steps), 1),
-        prompt_tokens_per_step=prompt / max(len(steps), 1),
-        completion_tokens_per_step=sum(u.get("completion_tokens", 0) for u in usage) / max(len(steps), 1),
+        episodes=overall.episodes,
+        wins=overall.wins,
+        success_ci=(overall.success_ci_low, overall.success_ci_high),
+        wins_by_type={row.task_type: f"{row.wins}/{row.episodes}" for row in by_type},
+        mean_steps=overall.mean_steps,
+        mean_goal_progress=overall.mean_goal_progress,
+        steps=played.steps,
+        # A step's calls: one per thought, one for the command (`run_stats.step_model_calls`).
+        llm_calls_per_step=played.model_calls / per_step,
+        prompt_tokens_per_step=played.prompt_tokens / per_step,
+        completion_tokens_per_step=played.completion_tokens / per_step,
         cached_share=sum(u.get("cached_prompt_tokens", 0) for u in usage) / max(prompt, 1),
         cached_share_median_step=statistics.median(shares) if shares else 0.0,
         seconds_per_step=statistics.fmean(s.get("latency_ms", 0.0) for s in steps) / 1000 if steps else 0.0,
         llm_seconds_per_step=statistics.fmean(s.get("llm_latency_ms", 0.0) for s in steps) / 1000
         if steps
         else 0.0,
-        end_reasons=dict(Counter(t.get("end_reason", "END_REASON_UNSPECIFIED") for t in trajectories)),
+        end_reasons=run_stats.end_reasons(episodes),
         streaks=streaks,
-        not_admissible=sum(not step.get("admissible", False) for step in steps),
+        not_admissible=played.not_admissible,
         repeated_kinds=dict(
             Counter(command_kind(t["steps"][-1]["action"]) for t in ended if t.get("steps")).most_common()
         ),
@@ -762,6 +744,8 @@ def compare(args: argparse.Namespace) -> int:
         f"{args.first} against {args.second}: {pair.games} games in both, {pair.identical} played with "
         f"the same commands throughout; the others first differed at steps {pair.first_difference}"
     )
+    print()
+    print(run_comparison.comparison_text(args.first, runs[args.first], args.second, runs[args.second]))
     return 0
 
 
@@ -787,7 +771,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = commands.add_parser("table", help="RESULTS.md rows of stored runs")
     rows.add_argument("run_ids", nargs="+")
     rows.set_defaults(handler=table)
-    pair = commands.add_parser("compare", help="two runs of the same games, episode by episode")
+    pair = commands.add_parser(
+        "compare", help="two runs of the same games: episode by episode, success with McNemar's p, commands"
+    )
     pair.add_argument("first")
     pair.add_argument("second")
     pair.set_defaults(handler=compare)

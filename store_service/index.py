@@ -3,7 +3,10 @@
 - id -> where its line is (segment number, byte offset, length), for Get;
 - one list of record numbers per filter a List can ask for (every combination of run_id,
   task_type and won, each either set or "any"), so a page is a slice: O(page) whatever the size;
-- running per-(run, task type) sums for GetStats.
+- running per-(run, task type) sums for GetStats, of the episodes `run_stats`' attempt rule
+  counts: a later attempt of a game in a run takes an episode the harness cut short (CANCELLED,
+  ENV_ERROR, LLM_ERROR) out of the sums, in whatever order the two arrive; and per run the
+  number of trajectories stored.
 Records are numbered in log order, and lists only grow, so a position in a list stays valid.
 Locations and lists are kept in typed arrays: a few dozen bytes per record plus its id.
 """
@@ -11,10 +14,11 @@ Locations and lists are kept in typed arrays: a few dozen bytes per record plus 
 from __future__ import annotations
 
 from array import array
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from store_service.records import RecordMeta, TaskAggregate
+from alfagent_common import run_stats
+from store_service.records import RecordMeta, RunStats
 
 ANY = ""
 
@@ -46,7 +50,11 @@ class Index:
         self._numbers_by_filter: defaultdict[tuple[str, str, bool | None], array[int]] = defaultdict(
             lambda: array("I")
         )
-        self._stats: defaultdict[str, dict[str, TaskAggregate]] = defaultdict(dict)
+        self._stats: defaultdict[str, defaultdict[str, run_stats.Tally]] = defaultdict(
+            lambda: defaultdict(run_stats.Tally)
+        )
+        self._stored: Counter[str] = Counter()
+        self._attempts: run_stats.Attempts[RecordMeta] = run_stats.Attempts()
 
     def __len__(self) -> int:
         return len(self._offsets)
@@ -72,12 +80,16 @@ class Index:
         }
         for key in keys:
             self._numbers_by_filter[key].append(number)
+        counts, replaced = self._attempts.add(
+            meta.game_id, meta.attempt, meta.end_reason, meta, scope=meta.run_id
+        )
         for run_id in {meta.run_id, ANY}:
+            self._stored[run_id] += 1
             by_task = self._stats[run_id]
-            aggregate = by_task.get(meta.task_type)
-            if aggregate is None:
-                aggregate = by_task[meta.task_type] = TaskAggregate(meta.task_type)
-            aggregate.add(meta)
+            if counts:
+                by_task[meta.task_type].add(meta)
+            for older in replaced:
+                by_task[older.task_type].remove(older)
         return True
 
     def get(self, trajectory_id: str) -> Location | None:
@@ -95,12 +107,9 @@ class Index:
         numbers = self._numbers_by_filter.get(selection.key(), array("I"))
         return [self._location(number) for number in numbers[start : start + limit]]
 
-    def stats(self, run_id: str) -> list[TaskAggregate]:
+    def stats(self, run_id: str) -> RunStats:
         """Per task type sums for one run (ANY: every run); copies, safe to keep."""
-        by_task = self._stats.get(run_id, {})
-        copies = []
-        for aggregate in by_task.values():
-            copy = TaskAggregate(aggregate.task_type)
-            copy.merge(aggregate)
-            copies.append(copy)
-        return copies
+        by_task: dict[str, run_stats.Tally] = self._stats.get(run_id, {})
+        return RunStats(
+            {task_type: tally.copy() for task_type, tally in by_task.items()}, self._stored[run_id]
+        )

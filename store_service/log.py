@@ -37,7 +37,7 @@ from alfagent_common.errors import (
 )
 from store_service import recovery
 from store_service.index import Index, ListFilter, Location
-from store_service.records import RecordMeta, TaskAggregate
+from store_service.records import RecordMeta, RunStats
 from store_service.writer_client import WriterClient, WriterStopped
 from store_service.writer_protocol import CommitFailed, Committed, WriterMessage
 
@@ -418,7 +418,7 @@ class TrajectoryLog:
     def count(self, selection: ListFilter) -> int:
         return self.index.count(selection)
 
-    def stats(self, run_id: str) -> list[TaskAggregate]:
+    def stats(self, run_id: str) -> RunStats:
         self._check_readable()
         return self.index.stats(run_id)
 

@@ -5,13 +5,14 @@ A line is the trajectory's proto3 JSON mapping with the proto field names (`traj
 contains a raw newline. orjson writes and reads the lines: for a 10 kB trajectory it takes 4 µs
 where the standard library's C encoder takes 50. `RecordMeta` is what the index keeps of each
 line; it is read from the JSON document (not the full proto) so that start-up stays fast.
+GetStats counts with `alfagent_common.run_stats`, as the evaluation summary and the report do.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -19,9 +20,8 @@ from google.protobuf import json_format
 
 from alfagent.store.v1 import store_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_common import ids
+from alfagent_common import ids, run_stats
 from alfagent_common.errors import InvalidRequest
-from alfagent_common.stats import wilson_interval
 from store_service import proto_json, proto_parse
 
 # GetStats reports trajectories without a task type under this name.
@@ -43,35 +43,22 @@ class RecordMeta:
     goal_progress: float
     prompt_tokens: int
     completion_tokens: int
+    # What the attempt rule reads (`run_stats.Attempts`): a later attempt of the same game in the
+    # same run replaces an episode that ended for a reason played again on resume.
+    game_id: str = ""
+    attempt: int = 0
+    # An EndReason name; a number a newer writer used, as a string.
+    end_reason: str = "END_REASON_UNSPECIFIED"
 
 
-@dataclass(slots=True)
-class TaskAggregate:
-    """Running sums for one (run, task type); `records.stats_to_proto` turns them into rates."""
+@dataclass(frozen=True)
+class RunStats:
+    """What the index holds for GetStats of one run (or of every run)."""
 
-    task_type: str
-    episodes: int = 0
-    wins: int = 0
-    steps: int = 0
-    goal_progress: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, meta: RecordMeta) -> None:
-        self.episodes += 1
-        self.wins += meta.won
-        self.steps += meta.steps
-        self.goal_progress += meta.goal_progress
-        self.prompt_tokens += meta.prompt_tokens
-        self.completion_tokens += meta.completion_tokens
-
-    def merge(self, other: TaskAggregate) -> None:
-        self.episodes += other.episodes
-        self.wins += other.wins
-        self.steps += other.steps
-        self.goal_progress += other.goal_progress
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
+    # Sums of the counted episodes (the attempt rule applied), by task type.
+    by_task_type: dict[str, run_stats.Tally]
+    # Every trajectory stored, replaced attempts included.
+    trajectories: int
 
 
 def encode(trajectory: trajectory_pb2.Trajectory, max_bytes: int) -> tuple[bytes, RecordMeta]:
@@ -113,6 +100,9 @@ def meta_of(trajectory: trajectory_pb2.Trajectory) -> RecordMeta:
         goal_progress=goal_progress if isinstance(goal_progress, float) else 0.0,
         prompt_tokens=trajectory.usage.prompt_tokens,
         completion_tokens=trajectory.usage.completion_tokens,
+        game_id=trajectory.game.game_id,
+        attempt=trajectory.attempt,
+        end_reason=run_stats.end_reason_name(trajectory.end_reason),
     )
 
 
@@ -145,13 +135,27 @@ def meta_from_document(document: Mapping[str, Any]) -> RecordMeta:
         usage = document.get("usage", {})
         steps = document.get("steps", [])
         won = document.get("won", False)
-        texts = (document.get("trajectory_id", ""), document.get("run_id", ""), game.get("task_type", ""))
+        texts = (
+            document.get("trajectory_id", ""),
+            document.get("run_id", ""),
+            game.get("task_type", ""),
+            game.get("game_id", ""),
+        )
+        attempt = document.get("attempt", 0)
+        end_reason = document.get("end_reason", "END_REASON_UNSPECIFIED")
         if (
             not isinstance(steps, list)
             or not isinstance(won, bool)
             or not all(isinstance(t, str) for t in texts)
+            or not isinstance(attempt, int)
+            or isinstance(attempt, bool)
+            or not isinstance(end_reason, str | int)
+            or isinstance(end_reason, bool)
         ):
-            raise BadLine("steps is not a list, won not a boolean, or an id not a string")
+            raise BadLine(
+                "steps is not a list, won not a boolean, an id not a string, attempt not an integer, "
+                "or end_reason neither a name nor a number"
+            )
         goal_progress = float(document.get("goal_progress", 0.0))
         return RecordMeta(
             trajectory_id=ids.check_id(texts[0], "trajectory_id"),
@@ -162,6 +166,9 @@ def meta_from_document(document: Mapping[str, Any]) -> RecordMeta:
             goal_progress=goal_progress if math.isfinite(goal_progress) else 0.0,
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
+            game_id=texts[3],
+            attempt=attempt,
+            end_reason=run_stats.end_reason_name(end_reason),
         )
     except InvalidRequest as error:
         raise BadLine(str(error)) from None
@@ -169,32 +176,24 @@ def meta_from_document(document: Mapping[str, Any]) -> RecordMeta:
         raise BadLine(f"unexpected field type: {error}") from None
 
 
-def task_stats_to_proto(aggregate: TaskAggregate) -> trajectory_pb2.TaskTypeStats:
-    n = aggregate.episodes
-    low, high = wilson_interval(aggregate.wins, n)
+def task_stats_to_proto(task_type: str, tally: run_stats.Tally) -> trajectory_pb2.TaskTypeStats:
     return trajectory_pb2.TaskTypeStats(
-        task_type=aggregate.task_type or UNKNOWN_TASK_TYPE,
-        episodes=n,
-        wins=aggregate.wins,
-        success_rate=aggregate.wins / n if n else 0.0,
-        success_ci_low=low,
-        success_ci_high=high,
-        mean_steps=aggregate.steps / n if n else 0.0,
-        mean_goal_progress=aggregate.goal_progress / n if n else 0.0,
-        prompt_tokens=aggregate.prompt_tokens,
-        completion_tokens=aggregate.completion_tokens,
+        **asdict(run_stats.summary_row(task_type or UNKNOWN_TASK_TYPE, tally))
     )
 
 
-def stats_to_proto(run_id: str, by_task_type: Iterable[TaskAggregate]) -> store_pb2.StoreStats:
-    overall = TaskAggregate(OVERALL_TASK_TYPE)
+def stats_to_proto(run_id: str, stats: RunStats) -> store_pb2.StoreStats:
+    """`overall` sums the task types' rows in task-type order; `trajectories` counts every
+    trajectory stored, `overall.episodes` only those the attempt rule counts."""
+    overall = run_stats.Tally()
     rows = []
-    for aggregate in sorted(by_task_type, key=lambda a: a.task_type):
-        rows.append(task_stats_to_proto(aggregate))
-        overall.merge(aggregate)
+    for task_type, tally in sorted(stats.by_task_type.items()):
+        if tally.episodes:
+            rows.append(task_stats_to_proto(task_type, tally))
+            overall.merge(tally)
     return store_pb2.StoreStats(
         run_id=run_id,
         by_task_type=rows,
-        overall=task_stats_to_proto(overall),
-        trajectories=overall.episodes,
+        overall=task_stats_to_proto(OVERALL_TASK_TYPE, overall),
+        trajectories=stats.trajectories,
     )

@@ -2,7 +2,8 @@
 
 - `store.py` reads the runs' trajectories through StoreService (and finds the latest run);
 - `summary.py` turns them into what the charts and tables show (success per task type with 95%
-  Wilson intervals, distributions, flipped games); `settings.py` the runs' settings;
+  Wilson intervals, distributions, runs compared game by game with McNemar's exact p: see
+  README.md), counting with `alfagent_common.run_stats`; `settings.py` the runs' settings;
 - `viewer.py` the step-by-step data of the trajectory viewer; `expert.py` the expert plans beside it;
 - `page.py` writes the HTML: plotly.js once (vendored from npm in `static/vendor/`), the data
   once, the page's own script and style (`static/`); `build.py` joins the parts; `cli.py` is

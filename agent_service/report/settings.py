@@ -70,6 +70,9 @@ def run_settings(trajectories: Sequence[Trajectory]) -> list[tuple[str, str]]:
             ("token budget", lambda t, s: s.token_budget or "none"),
             ("max repeated actions", lambda t, s: s.max_repeated_actions or "no limit"),
             ("repeat note after", lambda t, s: s.repeat_note_after or "off"),
+            ("decoding", lambda t, s: s.decoding),
+            ("skill library", lambda t, s: s.skill_library or "none"),
+            ("played on a game the library was made from", lambda t, s: "yes" if t.seen_game else "no"),
         ]
     rows += [
         ("seed", lambda t, s: s.seed),

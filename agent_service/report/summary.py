@@ -2,9 +2,12 @@
 
 Everything returned is plain JSON data: the page's script only draws it. Per run: success per task
 type with 95% Wilson intervals, end reasons, LLM retries by cause, the mean goal progress after
-each step; per episode: one row (outcome, steps, tokens, seconds); across runs: the games that
-flipped between two runs. An episode the harness cut short that a resume played again
-(`attempts.superseded`) is listed with the run's episodes but counted nowhere else: the later
+each step, how the commands went (not admissible, repeated, model calls and tokens per step); per
+episode: one row (outcome, steps, tokens, seconds); across runs: for each pair of runs that share
+games, the games that flipped, the paired success per task type and the exact McNemar p-value.
+The statistics are `alfagent_common.run_stats`, as the evaluation summary, GetStats and the
+benchmarks compute them. An episode the harness cut short that a resume played again
+(`run_stats.superseded`) is listed with the run's episodes but counted nowhere else: the later
 attempt is the game's result.
 """
 
@@ -12,37 +15,45 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from itertools import combinations
 from typing import Any
 
-from agent_service.attempts import superseded
 from agent_service.report.settings import run_settings
 from alfagent.trajectory.v1 import trajectory_pb2
-from alfagent_common.stats import wilson_interval
+from alfagent_common import run_stats
 
 Trajectory = trajectory_pb2.Trajectory
-ALL_TASK_TYPES = "all"
+ALL_TASK_TYPES = run_stats.ALL_TASK_TYPES
 
 
-def success_row(task_type: str, episodes: int, wins: int) -> dict[str, Any]:
-    low, high = wilson_interval(wins, episodes)
-    rate = wins / episodes if episodes else 0.0
+def success_row(row: run_stats.TaskTypeSummary) -> dict[str, Any]:
     return {
-        "task_type": task_type,
-        "episodes": episodes,
-        "wins": wins,
-        "rate": rate,
-        "low": low,
-        "high": high,
+        "task_type": row.task_type,
+        "episodes": row.episodes,
+        "wins": row.wins,
+        "rate": row.success_rate,
+        "low": row.success_ci_low,
+        "high": row.success_ci_high,
     }
 
 
 def success_by_task_type(trajectories: Sequence[Trajectory]) -> list[dict[str, Any]]:
     """One row per task type (sorted), then the row of every episode ("all")."""
-    episodes = Counter(t.game.task_type for t in trajectories)
-    wins = Counter(t.game.task_type for t in trajectories if t.won)
-    rows = [success_row(task_type, episodes[task_type], wins[task_type]) for task_type in sorted(episodes)]
-    return [*rows, success_row(ALL_TASK_TYPES, len(trajectories), sum(wins.values()))]
+    rows, overall = run_stats.success_by_task_type(run_stats.episode_of(t) for t in trajectories)
+    return [success_row(row) for row in [*rows, overall]]
+
+
+def behaviour_record(episodes: Sequence[run_stats.Episode]) -> dict[str, Any]:
+    """How the run's commands went: not admissible, repeated, model calls and tokens per step."""
+    played = run_stats.behaviour(episodes)
+    return {
+        **asdict(played),
+        "not_admissible_rate": played.not_admissible_rate,
+        "repeat_rate": played.repeat_rate,
+        "model_calls_per_step": played.model_calls_per_step,
+        "tokens_per_step": played.tokens_per_step,
+    }
 
 
 def goal_progress_curve(trajectories: Sequence[Trajectory]) -> list[float]:
@@ -83,32 +94,29 @@ def episode_row(run: int, game: int, trajectory: Trajectory) -> dict[str, Any]:
     }
 
 
-def won_by_game(trajectories: Sequence[Trajectory]) -> dict[str, bool]:
-    """A game counts as won in a run when any of its episodes there was won (attempts repeat games)."""
-    won: dict[str, bool] = {}
-    for trajectory in trajectories:
-        game_id = trajectory.game.game_id
-        won[game_id] = won.get(game_id, False) or trajectory.won
-    return won
-
-
 def flipped_games(
-    runs: Sequence[Sequence[Trajectory]], game_index: Mapping[str, int]
+    runs: Sequence[Sequence[run_stats.Episode]], game_index: Mapping[str, int]
 ) -> list[dict[str, Any]]:
-    """For every pair of runs that share games: the games won in one and lost in the other."""
-    outcomes = [won_by_game(trajectories) for trajectories in runs]
+    """For every pair of runs that share games (each run's counted episodes): the games won in one
+    and lost in the other, the paired success per task type, and McNemar's exact p-value."""
     flips = []
     for a, b in combinations(range(len(runs)), 2):
-        common = sorted(outcomes[a].keys() & outcomes[b].keys())
-        if not common:
+        pair = run_stats.paired_games(runs[a], runs[b])
+        if not pair.games:
             continue
         flips.append(
             {
                 "a": a,
                 "b": b,
-                "common": len(common),
-                "won_in_a_only": [game_index[g] for g in common if outcomes[a][g] and not outcomes[b][g]],
-                "won_in_b_only": [game_index[g] for g in common if outcomes[b][g] and not outcomes[a][g]],
+                "common": len(pair.games),
+                "won_in_a_only": [game_index[g] for g in pair.won_in_a_only],
+                "won_in_b_only": [game_index[g] for g in pair.won_in_b_only],
+                "won_in_both": pair.won_in_both,
+                "won_in_neither": pair.won_in_neither,
+                "a_wins": pair.a_wins,
+                "b_wins": pair.b_wins,
+                "p_value": pair.p_value,
+                "by_task_type": [asdict(row) for row in pair.by_task_type],
             }
         )
     return flips
@@ -131,6 +139,7 @@ def summarise_runs(runs: Mapping[str, Sequence[Trajectory]]) -> dict[str, Any]:
     game_index: dict[str, int] = {}
     episodes: list[dict[str, Any]] = []
     run_records: list[dict[str, Any]] = []
+    counted_episodes: list[list[run_stats.Episode]] = []
     for run, (run_id, trajectories) in enumerate(runs.items()):
         for trajectory in trajectories:
             game_id = trajectory.game.game_id
@@ -141,23 +150,22 @@ def summarise_runs(runs: Mapping[str, Sequence[Trajectory]]) -> dict[str, Any]:
         retries: Counter[str] = Counter()
         for trajectory in trajectories:
             retries.update(dict(trajectory.retry_causes))
-        replaced = superseded(
-            [
-                (t.trajectory_id, t.attempt, t.game.game_id, trajectory_pb2.EndReason.Name(t.end_reason))
-                for t in trajectories
-            ]
-        )
+        read = [run_stats.episode_of(t) for t in trajectories]
+        replaced = run_stats.superseded(read)
         counted = [t for t in trajectories if t.trajectory_id not in replaced]
+        counted_episodes.append([e for e in read if e.trajectory_id not in replaced])
+        rows, overall = run_stats.success_by_task_type(counted_episodes[-1])
         run_records.append(
             {
                 "run_id": run_id,
                 "policy": trajectory_pb2.Policy.Name(trajectories[0].policy) if trajectories else "",
                 "models": sorted({t.model for t in trajectories if t.model}),
                 "generated": any(t.game.source == trajectory_pb2.GENERATED for t in trajectories),
-                "success": success_by_task_type(counted),
-                "end_reasons": dict(Counter(trajectory_pb2.EndReason.Name(t.end_reason) for t in counted)),
+                "success": [success_row(row) for row in [*rows, overall]],
+                "end_reasons": run_stats.end_reasons(counted_episodes[-1]),
                 "retry_causes": dict(retries),
                 "goal_progress_curve": goal_progress_curve(counted),
+                "behaviour": behaviour_record(counted_episodes[-1]),
                 "settings": run_settings(trajectories),
             }
         )
@@ -165,7 +173,7 @@ def summarise_runs(runs: Mapping[str, Sequence[Trajectory]]) -> dict[str, Any]:
         "runs": run_records,
         "games": games,
         "episodes": episodes,
-        "flips": flipped_games(list(runs.values()), game_index),
+        "flips": flipped_games(counted_episodes, game_index),
         "task_types": sorted({game["task_type"] for game in games}),
         "generated": any(run["generated"] for run in run_records),
     }

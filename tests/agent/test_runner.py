@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agent_service.convert import summary_to_proto, trajectory_to_proto
 from agent_service.episode import (
     Decision,
     EndReason,
@@ -24,6 +25,8 @@ from agent_service.runner import EnvSession, EnvState, EpisodeRunner, trajectory
 from agent_service.settings import NAMES as SETTING_NAMES
 from agent_service.settings import EpisodeSettings
 from alfagent_common import errors
+from store_service import records
+from store_service.index import Index, Location
 from tests.agent.memory import PLAN, MemoryEnv, MemoryStore
 
 
@@ -289,6 +292,18 @@ def test_a_resume_plays_again_what_the_harness_cut_short_and_counts_the_later_at
     again = asyncio.run(evaluator.run(request, ignore))
     assert len(env.resets) == 3 and (again.overall.wins, again.resumed) == (3, 4)
     assert len(store.stored) == 7
+
+    # The store's GetStats counts the stored run as the summary does (the statistics core's
+    # attempt rule), and keeps the 7 trajectories apart.
+    index = Index()
+    for number, record in enumerate(store.stored.values()):
+        index.add(records.meta_of(trajectory_to_proto(record)), Location(0, number, 1))
+    stats = records.stats_to_proto("resume", index.stats("resume"))
+    summary = summary_to_proto(again).summary
+    assert stats.trajectories == 7 and stats.overall.episodes == 4
+    for field in ("episodes", "wins", "success_rate", "success_ci_low", "success_ci_high", "mean_steps"):
+        assert getattr(stats.overall, field) == getattr(summary.overall, field), field
+    assert stats.overall.mean_goal_progress == pytest.approx(summary.overall.mean_goal_progress)
 
 
 def test_two_evaluations_of_one_run_id_store_each_game_once_and_report_what_is_stored() -> None:

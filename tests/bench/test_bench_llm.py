@@ -9,13 +9,8 @@ import pytest
 from agent_service.llm.client import Message
 from agent_service.llm.prompts import PastStep, dropped_note, repeat_note
 from agent_service.llm.tokens import TokenCounter
-from bench.bench_llm import command_kind, figures, paired, shown_steps, streak_end, window_prompt
-
-
-def test_where_a_limit_would_end_an_episode() -> None:
-    actions = ["a", "b", "b", "a", "b", "b", "b", "b"]
-    assert [streak_end(actions, n) for n in (1, 2, 3, 4, 5)] == [1, 3, 7, 8, 0]
-    assert streak_end([], 1) == 0
+from bench.bench_llm import command_kind, figures, paired, shown_steps, window_prompt
+from bench.run_comparison import comparison_text, p_text
 
 
 def test_the_kind_of_a_command() -> None:
@@ -29,6 +24,7 @@ def test_the_kind_of_a_command() -> None:
 
 def trajectory(task_type: str, won: bool, steps: list[tuple[str, int, int]], **extra: Any) -> dict[str, Any]:
     """steps: (action, prompt tokens, of which cached)."""
+    usage = {"prompt_tokens": sum(prompt for _, prompt, _ in steps), "completion_tokens": 10 * len(steps)}
     return {
         "trajectory_id": f"t-{task_type}-{won}-{len(steps)}",
         "run_id": "r",
@@ -39,6 +35,8 @@ def trajectory(task_type: str, won: bool, steps: list[tuple[str, int, int]], **e
         "goal_progress": 1.0 if won else 0.5,
         "game": {"task_type": task_type, "game_id": f"g-{task_type}-{won}-{len(steps)}"},
         "settings": {"prompt_mode": "react", "max_steps": 50},
+        # The episode's tokens: those of its steps.
+        "usage": usage,
         "steps": [
             {
                 "action": action,
@@ -145,3 +143,43 @@ def test_two_runs_of_the_same_games_compared_episode_by_episode() -> None:
     got = paired(first, second)
     # g4 is in one run only; g3 differs where one episode went on after the other ended.
     assert (got.games, got.identical, got.first_difference) == (3, 1, [2, 2])
+
+
+def test_two_runs_compared_as_the_report_compares_them() -> None:
+    def episode(game_id: str, task_type: str, won: bool, actions: list[str]) -> dict[str, Any]:
+        played = trajectory(task_type, won, [(a, 100, 0) for a in actions])
+        return {
+            **played,
+            "trajectory_id": f"{game_id}-{won}",
+            "game": {"game_id": game_id, "task_type": task_type},
+        }
+
+    first = [episode(f"g{n}", "pick", True, ["go", "take"]) for n in range(9)] + [
+        episode("g9", "heat", False, ["look"] * 4)
+    ]
+    second = [episode(f"g{n}", "pick", n == 0, ["go", "go", "go"]) for n in range(9)] + [
+        episode("g9", "heat", True, ["open"])
+    ]
+    text = comparison_text("A", first, "B", second)
+    # Won in A only: g1..g8 (8), in B only: g9 (1): p = 2 * (1 + 9) / 2^9.
+    assert "A won 9/10 (90%), B won 2/10 (20%); both won 1, neither 0, A only 8, B only 1." in text
+    assert "Exact McNemar p = 0.0391 (two-sided, over the 9 games won in one run only)" in text
+    assert "| heat | 1 | 0 | 1 | 0 | 1 |" in text and "| pick | 9 | 9 | 1 | 8 | 0 |" in text
+    assert "| episodes with one command 3+ times in a row | 1/10 (10%) | 9/10 (90%) |" in text
+    assert "| longest run of one command | 4 | 3 |" in text
+    assert "| tokens per step (prompt + completion) | 110 | 110 |" in text
+    assert comparison_text("A", first, "C", [episode("other", "pick", True, ["go"])]).startswith(
+        "A and C share no game."
+    )
+
+
+def test_p_is_written_as_the_report_page_writes_it() -> None:
+    # Three significant digits with halves rounded up (JavaScript's toPrecision), then "< 0.001".
+    assert [p_text(p) for p in (1.0, 0.5, 0.021484375, 0.03125, 0.001, 0.000999)] == [
+        "p = 1",
+        "p = 0.5",
+        "p = 0.0215",
+        "p = 0.0313",
+        "p = 0.001",
+        "p < 0.001",
+    ]

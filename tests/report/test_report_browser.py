@@ -6,6 +6,8 @@ from pathlib import Path
 
 from playwright.sync_api import BrowserContext
 
+from alfagent_common import run_stats
+from bench.run_comparison import p_text
 from tests.report import runs
 from tests.report.browser_page import CHARTS, open_report
 from tests.report.conftest import REPO, StoredRuns, write_report
@@ -70,6 +72,24 @@ def test_a_report_of_real_runs_draws_every_chart_and_shows_a_chosen_episode(
     )
     report.page.wait_for_selector(f'#episode:has-text("{lost.trajectory_id}")')
     assert report.page.locator("#episode .step .action").all_inner_texts() == [s.action for s in lost.steps]
+
+    # The comparison a reader needs to believe the difference: McNemar's exact p over the games
+    # won in one run only, the paired rates by task type, and how each run's commands went.
+    counted = {
+        run_id: run_stats.counted([run_stats.episode_of(t) for t in runs.stored(stored_runs.store, run_id)])
+        for run_id in (stored_runs.expert, stored_runs.random)
+    }
+    pair = run_stats.paired_games(counted[stored_runs.expert], counted[stored_runs.random])
+    said = report.page.locator("#flips-body .mcnemar").inner_text()
+    assert f"{stored_runs.expert} only {len(pair.won_in_a_only)}, " in said
+    # Written as `bench_llm compare` writes it.
+    assert f"Exact McNemar {p_text(pair.p_value)} (two-sided" in said
+    paired_rows = report.page.locator("#flips-body table.paired tr").all_inner_texts()
+    assert len(paired_rows) == 1 + len(pair.by_task_type)
+    behaviour = report.page.locator("#behaviour-table tr").all_inner_texts()
+    expert = run_stats.behaviour(counted[stored_runs.expert])
+    assert f"steps\t{expert.steps}\t{run_stats.behaviour(counted[stored_runs.random]).steps}" in behaviour
+    assert any(row.startswith("commands not admissible\t") for row in behaviour)
     report.page.close()
 
 

@@ -21,6 +21,7 @@ from agent_service.report.summary import (
     summarise_runs,
 )
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import run_stats
 
 
 def trajectory(
@@ -68,20 +69,60 @@ def test_an_ended_episode_keeps_its_last_goal_progress_in_the_mean() -> None:
     assert curve == [0.25, 0.5, 0.75, 0.75]
 
 
-def test_flipped_games_are_those_won_in_one_run_only() -> None:
-    first = [trajectory("g1", True, []), trajectory("g2", False, []), trajectory("g3", True, [])]
+def test_flipped_games_are_those_won_in_one_run_only_with_mcnemars_p() -> None:
+    def played(*trajectories: trajectory_pb2.Trajectory) -> list[run_stats.Episode]:
+        return [run_stats.episode_of(t) for t in trajectories]
+
+    first = played(trajectory("g1", True, []), trajectory("g2", False, []), trajectory("g3", True, []))
     # g3 played twice in the second run: a win in any attempt counts.
-    second = [
+    second = played(
         trajectory("g1", False, []),
         trajectory("g2", True, []),
         trajectory("g3", False, []),
         trajectory("g3", True, []),
-    ]
+    )
     index = {"g1": 0, "g2": 1, "g3": 2}
     assert flipped_games([first, second], index) == [
-        {"a": 0, "b": 1, "common": 3, "won_in_a_only": [0], "won_in_b_only": [1]}
+        {
+            "a": 0,
+            "b": 1,
+            "common": 3,
+            "won_in_a_only": [0],
+            "won_in_b_only": [1],
+            "won_in_both": 1,
+            "won_in_neither": 0,
+            "a_wins": 2,
+            "b_wins": 2,
+            "p_value": 1.0,
+            "by_task_type": [
+                {"task_type": "pick", "games": 3, "a_wins": 2, "b_wins": 2, "a_only": 1, "b_only": 1}
+            ],
+        }
     ]
-    assert flipped_games([first, [trajectory("other", True, [])]], {**index, "other": 3}) == []
+    assert flipped_games([first, played(trajectory("other", True, []))], {**index, "other": 3}) == []
+
+
+def test_two_runs_of_ten_games_get_mcnemars_exact_p_and_their_command_figures() -> None:
+    def run(won: list[bool], admissible: bool) -> list[trajectory_pb2.Trajectory]:
+        made = []
+        for n, w in enumerate(won):
+            t = trajectory(f"g{n}", w, [0.0, 1.0 if w else 0.0])
+            t.trajectory_id, t.policy = f"g{n}", trajectory_pb2.LLM
+            t.usage.prompt_tokens, t.usage.completion_tokens = 100, 20
+            for step in t.steps:
+                step.action, step.admissible, step.raw_output = "look", admissible, "look"
+            made.append(t)
+        return made
+
+    # Won in the first run only: g0; in the second only: g1..g9.
+    data = summarise_runs({"a": run([True] + [False] * 9, True), "b": run([False] + [True] * 9, False)})
+    (flip,) = data["flips"]
+    assert (len(flip["won_in_a_only"]), len(flip["won_in_b_only"])) == (1, 9)
+    assert flip["p_value"] == 0.021484375
+    a, b = (record["behaviour"] for record in data["runs"])
+    assert (a["steps"], a["not_admissible_rate"], b["not_admissible_rate"]) == (20, 0.0, 1.0)
+    assert (a["model_calls_per_step"], a["tokens_per_step"]) == (1.0, 60.0)
+    assert (a["longest_streak"], a["repeated"], a["repeat_rate"]) == (2, 0, 0.0)
 
 
 def test_the_latest_run_skips_a_line_still_being_written(tmp_path: Path) -> None:
@@ -166,3 +207,18 @@ def test_an_episode_a_resume_played_again_is_listed_but_not_counted() -> None:
     assert (overall["episodes"], overall["wins"]) == (5, 2)
     assert summary["end_reasons"] == {"WON": 2, "STEP_LIMIT": 2, "ENV_ERROR": 1}
     assert len(data["episodes"]) == 6
+
+
+def test_the_settings_name_the_skill_library_and_the_seen_games() -> None:
+    library_id = "sha256:" + "c" * 64
+    with_library = trajectory_pb2.Trajectory(
+        policy=trajectory_pb2.LLM,
+        settings=trajectory_pb2.AgentSettings(skill_library=library_id, decoding="grammar"),
+        seen_game=True,
+    )
+    without = trajectory_pb2.Trajectory(policy=trajectory_pb2.LLM, settings=trajectory_pb2.AgentSettings())
+    rows = dict(run_settings([with_library]))
+    assert (rows["skill library"], rows["decoding"]) == (library_id, "grammar")
+    assert rows["played on a game the library was made from"] == "yes"
+    mixed = dict(run_settings([with_library, without, without]))
+    assert mixed["skill library"] == f"none (2 episodes), {library_id} (1 episodes)"

@@ -27,6 +27,7 @@ from alfagent_common.errors import (
 from store_service import records, writer
 from store_service.index import ListFilter
 from store_service.log import TrajectoryLog, WriterBug
+from store_service.records import RunStats
 from store_service.writer_protocol import WriterMessage
 from tests.store.store_harness import appendable, sample_trajectory
 
@@ -204,12 +205,14 @@ def test_stats_per_run_and_task_type(store_dir: Path) -> None:
         await log.append(*entry_for("b", run_id="r1", task_type="pick", won=False, steps=4))
         await log.append(*entry_for("c", run_id="r1", task_type="heat", won=True, steps=6))
         await log.append(*entry_for("d", run_id="r2", task_type="pick", won=True, steps=8))
-        by_task = {aggregate.task_type: aggregate for aggregate in log.stats("r1")}
+        r1 = log.stats("r1")
+        by_task = r1.by_task_type
         assert (by_task["pick"].episodes, by_task["pick"].wins, by_task["pick"].steps) == (2, 1, 6)
         assert (by_task["heat"].episodes, by_task["heat"].wins) == (1, 1)
-        everything = {aggregate.task_type: aggregate.episodes for aggregate in log.stats("")}
+        assert r1.trajectories == 3
+        everything = {task_type: tally.episodes for task_type, tally in log.stats("").by_task_type.items()}
         assert everything == {"pick": 3, "heat": 1}
-        assert log.stats("nobody") == []
+        assert log.stats("nobody") == RunStats({}, 0)
         await log.close()
 
     run(body)

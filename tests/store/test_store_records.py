@@ -1,11 +1,14 @@
 import json
+from dataclasses import asdict
 
 import pytest
 from google.protobuf import json_format
 
-from alfagent_common import ids
+from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import ids, run_stats
 from alfagent_common.errors import InvalidRequest
 from store_service import records
+from store_service.index import ANY, Index, Location
 from tests.store.store_harness import sample_trajectory
 
 
@@ -33,6 +36,9 @@ def test_line_is_one_compact_json_object_with_proto_field_names() -> None:
         goal_progress=1.0,
         prompt_tokens=2000,
         completion_tokens=40,
+        game_id="valid_unseen/pick_and_place_simple-Pencil-None-Shelf-308/trial_T20190908_1",
+        attempt=0,
+        end_reason="WON",
     )
 
 
@@ -114,6 +120,10 @@ def test_size_limit_applies_to_the_stored_line() -> None:
         b'{"trajectory_id": 5}',
         b'{"trajectory_id": "a", "run_id": ["r"]}',
         b'{"trajectory_id": "a", "game": {"task_type": 3}}',
+        b'{"trajectory_id": "a", "game": {"game_id": 3}}',
+        b'{"trajectory_id": "a", "attempt": "1"}',
+        b'{"trajectory_id": "a", "attempt": true}',
+        b'{"trajectory_id": "a", "end_reason": ["WON"]}',
     ],
 )
 def test_lines_that_are_not_records(line: bytes) -> None:
@@ -122,14 +132,63 @@ def test_lines_that_are_not_records(line: bytes) -> None:
 
 
 def test_stats_to_proto_rates_and_overall() -> None:
-    pick = records.TaskAggregate("pick", episodes=4, wins=3, steps=40, goal_progress=3.5, prompt_tokens=10)
-    clean = records.TaskAggregate("clean", episodes=1, wins=0, steps=50, prompt_tokens=5, completion_tokens=2)
-    stats = records.stats_to_proto("run-1", [pick, clean])
+    pick = run_stats.Tally(episodes=4, wins=3, steps=40, goal_progress=3.5, prompt_tokens=10)
+    clean = run_stats.Tally(episodes=1, wins=0, steps=50, prompt_tokens=5, completion_tokens=2)
+    stats = records.stats_to_proto("run-1", records.RunStats({"pick": pick, "clean": clean}, 6))
     assert [row.task_type for row in stats.by_task_type] == ["clean", "pick"]
     assert stats.by_task_type[1].success_rate == 0.75 and stats.by_task_type[1].mean_steps == 10
     assert 0 < stats.by_task_type[1].success_ci_low < 0.75 < stats.by_task_type[1].success_ci_high < 1
     assert stats.overall.task_type == "all" and stats.overall.episodes == 5 and stats.overall.wins == 3
     assert stats.overall.mean_steps == 18 and stats.overall.prompt_tokens == 15
-    assert stats.trajectories == 5 and stats.run_id == "run-1"
-    empty = records.stats_to_proto("none", [])
+    assert stats.trajectories == 6 and stats.run_id == "run-1"
+    empty = records.stats_to_proto("none", records.RunStats({}, 0))
     assert empty.overall.episodes == 0 and empty.overall.success_ci_high == 1.0 and not empty.by_task_type
+
+
+def attempt(game: str, number: int, end: str, run_id: str = "run-1") -> trajectory_pb2.Trajectory:
+    trajectory = sample_trajectory(f"{run_id}:{game}:{number}", run_id=run_id, won=end == "WON", steps=2)
+    trajectory.game.game_id = game
+    trajectory.attempt = number
+    trajectory.end_reason = trajectory_pb2.EndReason.Value(end)
+    return trajectory
+
+
+def index_of(trajectories: list[trajectory_pb2.Trajectory], from_lines: bool) -> Index:
+    index = Index()
+    for number, trajectory in enumerate(trajectories):
+        line = records.encode_line(trajectory, 1 << 20).rstrip(b"\n")
+        meta = records.meta_from_line(line) if from_lines else records.meta_of(trajectory)
+        index.add(meta, Location(0, number, len(line)))
+    return index
+
+
+@pytest.mark.parametrize("from_lines", [False, True], ids=["appended", "recovered"])
+@pytest.mark.parametrize("order", [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [1, 4, 0, 3, 2]])
+def test_stats_count_a_resumed_game_once_as_the_evaluation_summary_does(
+    order: list[int], from_lines: bool
+) -> None:
+    """A resume played game `a` again after it was cancelled, and `b` twice after endpoint and env
+    failures; `c` lost for good. GetStats counts 3 episodes (2 wins) of the 6 stored, whatever the
+    order in which they reach the index (appends, or start-up reading the segments)."""
+    run = [
+        attempt("a", 0, "CANCELLED"),
+        attempt("a", 1, "WON"),
+        attempt("b", 0, "LLM_ERROR"),
+        attempt("b", 1, "ENV_ERROR"),
+        attempt("b", 2, "WON"),
+    ]
+    run.append(attempt("c", 0, "STEP_LIMIT"))
+    # Another run's attempt of game `a` replaces nothing here.
+    run.append(attempt("a", 5, "WON", run_id="run-2"))
+    index = index_of([run[i] for i in order] + run[5:], from_lines)
+    stats = records.stats_to_proto("run-1", index.stats("run-1"))
+    assert (stats.overall.episodes, stats.overall.wins, stats.trajectories) == (3, 2, 6)
+    assert stats.overall.mean_steps == 2 and stats.overall.prompt_tokens == 3 * 2000
+    every_run = records.stats_to_proto("", index.stats(ANY))
+    assert (every_run.overall.episodes, every_run.overall.wins, every_run.trajectories) == (4, 3, 7)
+    # The same rows as the statistics core gives for the run's trajectories.
+    rows, overall = run_stats.success_by_task_type(
+        run_stats.counted([run_stats.episode_of(t) for t in run if t.run_id == "run-1"])
+    )
+    assert stats.overall == trajectory_pb2.TaskTypeStats(**asdict(overall))
+    assert list(stats.by_task_type) == [trajectory_pb2.TaskTypeStats(**asdict(row)) for row in rows]

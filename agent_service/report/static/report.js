@@ -218,10 +218,64 @@ function viewLink(run, game, outcome) {
   return link;
 }
 
+// "p = 0.0215" (three significant digits, halves rounded up) or "p < 0.001"; bench_llm compare
+// writes p the same way (bench/run_comparison.py).
+function pValue(value) {
+  return value < 0.001 ? "p < 0.001" : `p = ${Number(value.toPrecision(3))}`;
+}
+
+// How each run's commands went: one column per run.
+function behaviourTable() {
+  const lines = [
+    ["episodes counted", (b) => b.episodes],
+    ["steps", (b) => b.steps],
+    ["commands not admissible", (b) => `${percent(b.not_admissible_rate)} (${b.not_admissible}/${b.steps})`],
+    [
+      `episodes with one command ${RUNS.length ? RUNS[0].behaviour.repeat_streak : 3}+ times in a row`,
+      (b) => `${percent(b.repeat_rate)} (${b.repeated}/${b.episodes})`,
+    ],
+    ["longest run of one command", (b) => b.longest_streak],
+    ["model calls per step", (b) => b.model_calls_per_step.toFixed(2)],
+    ["tokens per step (prompt + completion)", (b) => Math.round(b.tokens_per_step).toLocaleString("en-US")],
+  ];
+  const header = el("tr", {}, el("th", {}, ""), RUNS.map((_, index) => el("th", {}, runLabel(index))));
+  const rows = lines.map(([label, valueOf]) =>
+    el("tr", {}, el("th", {}, label), RUNS.map((run) => el("td", { className: "num" }, valueOf(run.behaviour)))),
+  );
+  return el("table", { id: "behaviour-table" }, header, rows);
+}
+
+// Two runs on the games both played: McNemar's table, the paired rates by task type.
+function pairedSummary(flip) {
+  const a = RUNS[flip.a].run_id;
+  const b = RUNS[flip.b].run_id;
+  const discordant = flip.won_in_a_only.length + flip.won_in_b_only.length;
+  const text =
+    `On the ${flip.common} games both played: ${a} won ${flip.a_wins}, ${b} won ${flip.b_wins}; ` +
+    `both won ${flip.won_in_both}, neither ${flip.won_in_neither}, ` +
+    `${a} only ${flip.won_in_a_only.length}, ${b} only ${flip.won_in_b_only.length}. ` +
+    `Exact McNemar ${pValue(flip.p_value)} (two-sided, over the ${discordant} games won in one run only).`;
+  const header = el(
+    "tr",
+    {},
+    ["task type", "games", `won in ${a}`, `won in ${b}`, `${a} only`, `${b} only`].map((label) => el("th", {}, label)),
+  );
+  const rows = flip.by_task_type.map((row) =>
+    el(
+      "tr",
+      {},
+      el("td", {}, row.task_type),
+      [row.games, row.a_wins, row.b_wins, row.a_only, row.b_only].map((value) => el("td", { className: "num" }, value)),
+    ),
+  );
+  return [el("p", { className: "mcnemar" }, text), el("table", { className: "paired" }, header, rows)];
+}
+
 function flipsSection() {
   const body = document.getElementById("flips-body");
+  body.append(behaviourTable());
   if (RUNS.length < 2) {
-    body.append(el("p", { className: "note" }, "Give two runs on the same games to see which games flipped."));
+    body.append(el("p", { className: "note" }, "Give two runs on the same games to compare them game by game."));
     return;
   }
   if (!DATA.flips.length) {
@@ -230,6 +284,7 @@ function flipsSection() {
   }
   for (const flip of DATA.flips) {
     body.append(el("h3", {}, `${runLabel(flip.a)} vs ${runLabel(flip.b)} — ${flip.common} games in common`));
+    body.append(...pairedSummary(flip));
     const list = (games, wonIn, lostIn) =>
       el(
         "div",
