@@ -76,10 +76,11 @@ COPY alfagent_common/ alfagent_common/
 COPY env_service/ env_service/
 RUN python -m compileall -q /app
 # The catalog cache (env_service/README.md) in a volume, so that it outlives the container.
-ENV PORT=50052 ENV_CATALOG_CACHE=/cache/catalog.json ENV_TRANSLATION_CACHE=/cache/translations
+ENV PORT=50052 METRICS_PORT=9452 ENV_CATALOG_CACHE=/cache/catalog.json ENV_TRANSLATION_CACHE=/cache/translations
 VOLUME /cache
 USER 10001
-EXPOSE 50052
+# gRPC, and the Prometheus metrics (METRICS_PORT)
+EXPOSE 50052 9452
 HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50052"]
 CMD ["python", "-m", "env_service"]
@@ -92,10 +93,11 @@ COPY --from=codegen /gen/alfagent/ alfagent/
 COPY alfagent_common/ alfagent_common/
 COPY store_service/ store_service/
 RUN python -m compileall -q /app
-ENV PORT=50053 STORE_DIR=/data
+ENV PORT=50053 METRICS_PORT=9453 STORE_DIR=/data
 VOLUME /data
 USER 10001
-EXPOSE 50053
+# gRPC, and the Prometheus metrics (METRICS_PORT)
+EXPOSE 50053 9453
 # Start-up reads and indexes every stored line: ~2 s per 50,000 trajectories of 10 kB.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=180s --retries=3 \
     CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50053"]
@@ -111,9 +113,10 @@ COPY alfagent_clients/ alfagent_clients/
 COPY agent_service/ agent_service/
 # The root filesystem is read-only at run time: byte-code is compiled now, not at each start.
 RUN python -m compileall -q /app
-ENV PORT=50051
+ENV PORT=50051 METRICS_PORT=9451
 USER 10001
-EXPOSE 50051
+# gRPC, and the Prometheus metrics (METRICS_PORT)
+EXPOSE 50051 9451
 HEALTHCHECK --interval=10s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-m", "alfagent_common.healthcheck", "localhost:50051"]
 CMD ["python", "-m", "agent_service"]

@@ -11,13 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent_service.settings import LIBRARY_ID, NO_SKILL_LIBRARY, EpisodeSettings
-from alfagent_common.settings import ConfigError, get_float, get_int, get_str
+from alfagent_common.settings import ConfigError, get_float, get_int, get_port, get_str
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     port: int = 50051
     host: str = "[::]"
+    # Prometheus metrics over HTTP on HOST (agent_service/metrics.py); 0: none.
+    metrics_port: int = 9451
     env_addr: str = "localhost:50052"
     store_addr: str = "localhost:50053"
     # OPENAI_BASE_URL, or the local model service `llm` at LLM_ADDR when that is unset.
@@ -75,6 +77,7 @@ class AgentConfig:
         return cls(
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
+            metrics_port=get_port(environ, "METRICS_PORT", cls.metrics_port),
             env_addr=get_str(environ, "ENV_ADDR", cls.env_addr),
             store_addr=get_str(environ, "STORE_ADDR", cls.store_addr),
             openai_base_url=get_str(environ, "OPENAI_BASE_URL", local_base_url(llm_addr)),

@@ -1,9 +1,13 @@
 """EnvService and StoreService reachable through the agent's port too.
 
 Users often expose or remember one address. The agent therefore forwards every EnvService and
-StoreService method to the real service, as opaque bytes (nothing is decoded or re-encoded),
-with the caller's deadline and metadata, and passes the answer's status code and message back
-unchanged. Reflection on the agent lists all three services, so `grpcurl <agent> list` shows the
+StoreService method that does not write to the real service, as opaque bytes (nothing is decoded
+or re-encoded), with the caller's deadline and metadata, and passes the answer's status code and
+message back unchanged. The store's writes (`identity.writes`) are refused here with
+PERMISSION_DENIED: only the agent itself appends trajectories, so a caller of the agent cannot
+store a forged result under anyone's run id. The caller's own `authorization` is not passed on:
+the agent calls as itself (its ALFAGENT_TOKEN), after its own port admitted the caller.
+Reflection on the agent lists all three services, so `grpcurl <agent> list` shows the
 whole system.
 """
 
@@ -16,13 +20,23 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from alfagent_common.grpc_errors import Context, Handler, translate_stream, translate_unary
+from alfagent_common.identity import writes
 
 # Hop-by-hop or per-connection headers that must not be copied onto the forwarded call.
-_NOT_FORWARDED = {"user-agent", "grpc-accept-encoding", "grpc-timeout", ":authority"}
+_NOT_FORWARDED = {"user-agent", "grpc-accept-encoding", "grpc-timeout", ":authority", "authorization"}
+WRITES_REFUSED = (
+    "the agent's port forwards reads only; trajectories and skill libraries are stored by the agent "
+    "itself (a caller with the store's write role may call the store directly)"
+)
 
 
 def _metadata(context: Context) -> tuple[tuple[str, Any], ...]:
     return tuple((k, v) for k, v in context.invocation_metadata() or () if k not in _NOT_FORWARDED)
+
+
+async def _refuse_write(request: bytes, context: Context) -> bytes:
+    await context.abort(grpc.StatusCode.PERMISSION_DENIED, WRITES_REFUSED)
+    raise AssertionError("abort raises")  # pragma: no cover
 
 
 class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # generic in grpc-stubs, not at runtime
@@ -32,7 +46,9 @@ class ForwardingHandler(grpc.GenericRpcHandler):  # type: ignore[type-arg]  # ge
         self._handlers: dict[str, Handler] = {}
         for method in service.methods:
             path = f"/{service.full_name}/{method.name}"
-            if method.server_streaming:
+            if writes(path):
+                self._handlers[path] = grpc.unary_unary_rpc_method_handler(_refuse_write)
+            elif method.server_streaming:
                 forward = translate_stream(self._forward_stream(path), path)
                 self._handlers[path] = grpc.unary_stream_rpc_method_handler(forward)
             else:

@@ -3,17 +3,20 @@
 No grpc here: the environment and the store are reached through the small `EnvGateway` and
 `TrajectorySink` protocols, which the service wires to its gRPC clients and tests may wire to
 anything. Whatever happens (won, step cap, LLM or env failure, the caller going away) the env
-session is closed and the trajectory is stored before the loop returns or re-raises.
+session is closed and the trajectory is stored before the loop returns or re-raises. What it
+plays is told to an `EpisodeObserver` (the service's metrics, agent_service/metrics.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -73,6 +76,42 @@ class TrajectorySink(Protocol):
         ...
 
 
+class EpisodeObserver(Protocol):
+    """What the runner tells about the episodes it plays, as they play."""
+
+    def playing(self, request: EpisodeRequest) -> AbstractContextManager[None]:
+        """Entered from the reset until the episode is stored (or fails to start)."""
+        ...
+
+    def decided(self, request: EpisodeRequest, decision: Decision) -> None:
+        """The policy chose an action (what it cost: tokens, retries)."""
+        ...
+
+    def stepped(self, request: EpisodeRequest, step: StepRecord) -> None:
+        """A step was played."""
+        ...
+
+    def ended(self, record: EpisodeRecord) -> None:
+        """The episode ended (`end_reason` set), before it is stored."""
+        ...
+
+
+class Unobserved:
+    """The observer of a runner nobody watches."""
+
+    def playing(self, request: EpisodeRequest) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def decided(self, request: EpisodeRequest, decision: Decision) -> None:
+        pass
+
+    def stepped(self, request: EpisodeRequest, step: StepRecord) -> None:
+        pass
+
+    def ended(self, record: EpisodeRecord) -> None:
+        pass
+
+
 PolicyFactory = Callable[[EpisodeRequest], Policy]
 StepListener = Callable[[EpisodeRecord, StepRecord | None], Awaitable[None]]
 
@@ -96,13 +135,24 @@ def new_run_id() -> str:
 
 
 class EpisodeRunner:
-    def __init__(self, env: EnvGateway, sink: TrajectorySink, make_policy: PolicyFactory) -> None:
+    def __init__(
+        self,
+        env: EnvGateway,
+        sink: TrajectorySink,
+        make_policy: PolicyFactory,
+        observer: EpisodeObserver | None = None,
+    ) -> None:
         self._env = env
         self._sink = sink
         self._make_policy = make_policy
+        self._observer: EpisodeObserver = observer or Unobserved()
 
     async def run(self, request: EpisodeRequest, listener: StepListener | None = None) -> EpisodeOutcome:
         """Plays one episode and stores it; `resumed` says the store already held its id."""
+        with self._observer.playing(request):
+            return await self._run(request, listener)
+
+    async def _run(self, request: EpisodeRequest, listener: StepListener | None) -> EpisodeOutcome:
         run_id = request.run_id or new_run_id()
         policy = self._make_policy(request)
         session = await self._env.reset(request, with_expert_plan=policy.needs_expert_plan)
@@ -164,6 +214,7 @@ class EpisodeRunner:
                 log.exception("the policy failed unexpectedly")
                 reason = EndReason.LLM_ERROR if request.policy is PolicyKind.LLM else EndReason.ENV_ERROR
                 return self._end(record, reason, f"policy failed: {type(error).__name__}: {error}")
+            self._observer.decided(request, decision)
             env_started = time.perf_counter()
             try:
                 next_state = await self._env.step(session.session_id, decision.action)
@@ -183,6 +234,7 @@ class EpisodeRunner:
                 latency_ms=(finished - started) * 1000,
             )
             record.steps.append(step)
+            self._observer.stepped(request, step)
             history.append(Turn(decision.action, next_state.observation))
             state = next_state
             if listener is not None:
@@ -207,6 +259,7 @@ class EpisodeRunner:
 
     async def _finish(self, record: EpisodeRecord, session_id: str) -> bool:
         record.finished_at = time.time()
+        self._observer.ended(record)
         try:
             await self._env.close(session_id)
         except errors.AlfagentError as error:

@@ -15,11 +15,13 @@ from agent_service.evaluation import Evaluator
 from agent_service.forwarding import ForwardingHandler
 from agent_service.gateways import RemoteEnv, RemoteStore
 from agent_service.llm.client import Timeouts
-from agent_service.llm.egress import EgressPolicy
+from agent_service.llm.egress import CheckedEndpoint, EgressPolicy
+from agent_service.llm.endpoints import EndpointRules
 from agent_service.llm.fewshot import FewShotLibrary
 from agent_service.llm.policy import LLMPolicies
 from agent_service.llm.retries import RetrySettings
-from agent_service.llm.served_model import served_model_resolver
+from agent_service.llm.served_model import ServedModel, describe_endpoint, served_model_resolver
+from agent_service.metrics import AgentMetrics
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
 from agent_service.replicas import parse_env_addr
 from agent_service.runner import EnvGateway, EpisodeRunner, PolicyFactory
@@ -32,6 +34,7 @@ from alfagent_clients.store import StoreClient
 from alfagent_common import errors, startup
 from alfagent_common.dependencies import watch_dependencies
 from alfagent_common.grpc_errors import with_domain_errors
+from alfagent_common.metrics import MetricsServer, new_registry
 from alfagent_common.server import CHANNEL_OPTIONS, serve
 
 SERVICE = agent_pb2.DESCRIPTOR.services_by_name["AgentService"]
@@ -96,13 +99,20 @@ async def run(config: AgentConfig) -> None:
     llm = make_llm_policies(config, env, egress)
     libraries = SkillLibraries(store.skill_library)
     # The endpoint checked by the egress policy before any connection, then asked what it serves.
-    check_endpoint = served_model_resolver(egress)
+    keys = EndpointRules(config.openai_base_url, config.openai_api_key, config.allowed_base_urls)
+
+    async def describe(endpoint: CheckedEndpoint) -> ServedModel | None:
+        # The key goes to the configured endpoint only, as for completions.
+        return await describe_endpoint(endpoint, api_key=keys.key_for(endpoint.base_url))
+
+    check_endpoint = served_model_resolver(egress, describe)
 
     async def resolve(request: EpisodeRequest) -> EpisodeRequest:
         # The endpoint first (refused before anything is fetched), then the skill library.
         return await libraries.attach(await check_endpoint(request))
 
-    runner = EpisodeRunner(env, store, policy_factory(llm))
+    metrics = AgentMetrics(new_registry())
+    runner = EpisodeRunner(env, store, policy_factory(llm), metrics)
     evaluator = Evaluator(runner, env, store, max_concurrency=config.max_concurrency)
 
     async def start() -> None:
@@ -126,6 +136,7 @@ async def run(config: AgentConfig) -> None:
             evaluator,
             config.episode_defaults(),
             resolve=resolve,
+            metrics=metrics,
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
         server.add_generic_rpc_handlers(
@@ -140,6 +151,7 @@ async def run(config: AgentConfig) -> None:
         start=start,
         stop=stop,
         watch=watch,
+        metrics=MetricsServer(metrics.registry, port=config.metrics_port, host=config.host),
     )
 
 

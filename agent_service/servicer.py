@@ -10,6 +10,7 @@ from typing import TypeVar
 from agent_service import convert
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, StepRecord
 from agent_service.evaluation import Evaluator, Progress
+from agent_service.metrics import AgentMetrics
 from agent_service.runner import EpisodeRunner
 from agent_service.settings import EpisodeSettings
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
@@ -57,11 +58,13 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         evaluator: Evaluator,
         defaults: EpisodeSettings,
         resolve: Resolve = _unchanged,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.runner = runner
         self.evaluator = evaluator
         self.defaults = defaults
         self.resolve = resolve
+        self.metrics = metrics or AgentMetrics()
 
     async def RunEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
@@ -103,7 +106,8 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         async def listen(progress: Progress) -> None:
             await events.put(convert.progress_to_proto(progress))
 
-        async for event in stream_while_running(
-            self.evaluator.run(evaluation, listen), events, convert.summary_to_proto
-        ):
-            yield event
+        with self.metrics.evaluating():
+            async for event in stream_while_running(
+                self.evaluator.run(evaluation, listen), events, convert.summary_to_proto
+            ):
+                yield event

@@ -3,7 +3,9 @@
 Builds a `grpc.aio` server with the library's health servicer and server reflection (services
 register their servicers through `grpc_errors.with_domain_errors`); reports SERVING only after
 the service says it is ready; on SIGTERM or SIGINT reports NOT_SERVING, lets in-flight calls
-finish within a grace period, then runs the service's own shutdown.
+finish within a grace period, then runs the service's own shutdown. The service's Prometheus
+metrics (`alfagent_common.metrics.MetricsServer`), if it has any, are served from before the
+service's own start-up until after its shutdown.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from alfagent_common import eventloop
+from alfagent_common.metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +51,16 @@ async def serve(
     grace_seconds: float = 10.0,
     stop_event: asyncio.Event | None = None,
     watch: Callable[[Callable[[bool], Awaitable[None]]], Coroutine[Any, Any, None]] | None = None,
+    metrics: MetricsServer | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop_event`), then shut down gracefully.
 
     `watch`, if given, runs while the service serves and reports readiness changes after start-up
     through the callback it is handed (True: SERVING, False: NOT_SERVING), e.g. when a service
     this one depends on goes away and comes back.
+
+    `metrics`, if given, listens before the service's own start-up runs: a metrics port that cannot
+    be had ends the start-up (a `ConfigError` naming METRICS_PORT) before anything slow starts.
     """
     server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
@@ -73,8 +80,11 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
 
+    metrics_port = 0
     try:
         try:
+            if metrics is not None:
+                metrics_port = metrics.start()
             if start is not None:
                 await start()
         except BaseException:
@@ -98,6 +108,8 @@ async def serve(
             "serving",
             extra={
                 "port": bound_port,
+                # 0: no metrics served (METRICS_PORT=0).
+                "metrics_port": metrics_port,
                 "services": list(service_names),
                 "event_loop": eventloop.loop_name(loop),
             },
@@ -111,4 +123,7 @@ async def serve(
     finally:
         if stop is not None:
             await stop()
+        if metrics is not None:
+            # shutdown() waits up to the HTTP server's 0.5 s poll: not on the event loop.
+            await asyncio.to_thread(metrics.stop)
     log.info("stopped")

@@ -40,6 +40,14 @@ def get_float(environ: Mapping[str, str], name: str, default: float, *, minimum:
     return value
 
 
+def get_port(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A TCP port (0-65535) from `name`; what 0 means is the variable's to say."""
+    port = get_int(environ, name, default)
+    if port > 65535:
+        raise ConfigError(f"{name}={port} is not a port (0-65535)")
+    return port
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from alfagent_common.settings import get_float, get_int, get_str
+from alfagent_common.settings import get_float, get_int, get_port, get_str
 
 # Games this project generated and ships, in ALFWorld's official layout.
 SHIPPED_GAMES_DIR = Path(__file__).resolve().parent / "data"
@@ -17,6 +17,8 @@ SHIPPED_GAMES_DIR = Path(__file__).resolve().parent / "data"
 class EnvConfig:
     port: int = 50052
     host: str = "[::]"
+    # Prometheus metrics over HTTP on HOST (env_service/metrics.py); 0: none.
+    metrics_port: int = 9452
     # Roots holding json_2.1.1/<split>/...: the shipped generated games, then ALFWORLD_DATA.
     game_roots: tuple[Path, ...] = (SHIPPED_GAMES_DIR,)
     # Worker processes playing the games; 0: the service plays them itself (inprocess.py).
@@ -44,6 +46,7 @@ class EnvConfig:
         return cls(
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
+            metrics_port=get_port(environ, "METRICS_PORT", cls.metrics_port),
             game_roots=tuple(roots),
             workers=get_int(environ, "ENV_WORKERS", os.cpu_count() or 1, minimum=0),
             max_sessions=get_int(environ, "ENV_MAX_SESSIONS", cls.max_sessions, minimum=1),

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from alfagent_common import errors
 from env_service.protocol import Request
+from env_service.translations import TranslationCounts
 from env_service.worker import WorkerState, serve
 
 R = TypeVar("R")
@@ -38,15 +39,22 @@ class InProcessWorkers:
         self._translation_cache = translation_cache
         self._games_thread = ThreadPoolExecutor(1, thread_name_prefix="env-games")
         self._state: WorkerState | None = None
+        self._translation_counts = TranslationCounts()
 
     async def start(self) -> None:
         # Built on the games' thread: it imports textworld and installs the speedups there.
         loop = asyncio.get_running_loop()
-        self._state = await loop.run_in_executor(self._games_thread, WorkerState, self._translation_cache)
+        self._state = await loop.run_in_executor(
+            self._games_thread, WorkerState, self._translation_cache, self._translation_counts
+        )
 
     def pids(self) -> list[int]:
         """The process playing the games: this one."""
         return [os.getpid()]
+
+    def translation_counts(self) -> tuple[int, int]:
+        """Translation-cache (hits, misses) so far."""
+        return self._translation_counts.hits, self._translation_counts.misses
 
     async def call(self, worker: int, request: Request[R]) -> R:
         if self._state is None:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, cast
 
 from alfagent_common import errors
 from env_service.protocol import Ping, Request
+from env_service.translations import TranslationCounts
 from env_service.worker import serve_requests
 
 R = TypeVar("R")
@@ -45,11 +46,13 @@ class Worker:
         self._request_ids = itertools.count()
         self._send_lock = threading.Lock()
         self.alive = True
+        # Its translation cache's hits and misses, in memory it shares with this process.
+        self.translation_counts = TranslationCounts(_CONTEXT)
         parent_end, child_end = _CONTEXT.Pipe()
         self._connection: Connection = parent_end
         self.process: BaseProcess = _CONTEXT.Process(
             target=serve_requests,
-            args=(child_end, translation_cache),
+            args=(child_end, translation_cache, self.translation_counts),
             name=f"env-worker-{index}",
             daemon=True,
         )
@@ -132,6 +135,8 @@ class WorkerPool:
         self.workers: list[Worker] = []
         self.restarts = 0
         self._stopping = False
+        # Translation-cache hits and misses of the workers replaced so far.
+        self._retired_counts = (0, 0)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -144,6 +149,9 @@ class WorkerPool:
             return
         log.error("env worker died; starting a replacement", extra={"worker": dead.index, "pid": dead.pid})
         self._on_worker_lost(dead.index)
+        hits, misses = self._retired_counts
+        counts = dead.translation_counts
+        self._retired_counts = (hits + counts.hits, misses + counts.misses)
         self.restarts += 1
         self.workers[dead.index] = self._start(dead.index, asyncio.get_running_loop())
 
@@ -152,6 +160,17 @@ class WorkerPool:
 
     def pids(self) -> list[int]:
         return [worker.pid for worker in self.workers if worker.pid]
+
+    def translation_counts(self) -> tuple[int, int]:
+        """Translation-cache (hits, misses) of every worker, those replaced included. Read from
+        any thread (the metrics' scrape): the workers' list is replaced item by item, never resized
+        while serving, and a replaced worker's counts move to the retired ones in one assignment
+        (a scrape at that instant may see them twice or not at all, once)."""
+        hits, misses = self._retired_counts
+        for worker in list(self.workers):
+            hits += worker.translation_counts.hits
+            misses += worker.translation_counts.misses
+        return hits, misses
 
     async def call(self, worker: int, request: Request[R]) -> R:
         return await self.workers[worker].call(request)

@@ -12,11 +12,13 @@ import time
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
 from alfagent_common import startup
 from alfagent_common.grpc_errors import with_domain_errors
+from alfagent_common.metrics import MetricsServer, new_registry
 from alfagent_common.server import serve
 from env_service.config import EnvConfig
 from env_service.games.catalog import Catalog
 from env_service.games.scan_cache import ScanCache
 from env_service.inprocess import InProcessWorkers
+from env_service.metrics import EnvMetrics
 from env_service.pool import WorkerPool
 from env_service.servicer import EnvServicer
 from env_service.sessions import EnvCore
@@ -70,6 +72,8 @@ async def run(config: EnvConfig) -> None:
         replan_seconds=config.replan_seconds,
     )
     core_ref.append(core)
+    metrics = EnvMetrics(new_registry())
+    metrics.watch(core, pool.translation_counts)
     reaper: asyncio.Task[None] | None = None
 
     async def start() -> None:
@@ -89,10 +93,11 @@ async def run(config: EnvConfig) -> None:
         host=config.host,
         service_names=[SERVICE_NAME],
         register=lambda server: env_pb2_grpc.add_EnvServiceServicer_to_server(
-            with_domain_errors(EnvServicer(core), SERVICE), server
+            with_domain_errors(EnvServicer(core, metrics), SERVICE), server
         ),
         start=start,
         stop=stop,
+        metrics=MetricsServer(metrics.registry, port=config.metrics_port, host=config.host),
     )
 
 

@@ -1,20 +1,24 @@
-"""alfagent.env.v1.EnvService: a thin adapter over `EnvCore`."""
+"""alfagent.env.v1.EnvService: a thin adapter over `EnvCore`; it times resets and steps."""
 
 from __future__ import annotations
 
 import os
+import time
 
 from alfagent.env.v1 import env_pb2, env_pb2_grpc
+from alfagent_common import errors
 from alfagent_common.game_proto import game_to_proto
 from alfagent_common.grpc_errors import Context
 from alfagent_common.logs import bind
 from env_service import convert
+from env_service.metrics import EnvMetrics
 from env_service.sessions import EnvCore
 
 
 class EnvServicer(env_pb2_grpc.EnvServiceServicer):
-    def __init__(self, core: EnvCore) -> None:
+    def __init__(self, core: EnvCore, metrics: EnvMetrics | None = None) -> None:
         self.core = core
+        self.metrics = metrics or EnvMetrics()
 
     async def ListGames(
         self, request: env_pb2.ListGamesRequest, context: Context
@@ -29,16 +33,25 @@ class EnvServicer(env_pb2_grpc.EnvServiceServicer):
         )
 
     async def Reset(self, request: env_pb2.ResetRequest, context: Context) -> env_pb2.ResetResponse:
-        result = await self.core.reset(
-            convert.selection_from_proto(request),
-            with_expert_plan=request.with_expert_plan,
-            max_steps=request.max_steps,
-        )
+        started = time.perf_counter()
+        try:
+            result = await self.core.reset(
+                convert.selection_from_proto(request),
+                with_expert_plan=request.with_expert_plan,
+                max_steps=request.max_steps,
+            )
+        except errors.ResourceExhausted:
+            self.metrics.sessions_refused.inc()
+            raise
+        self.metrics.reset_seconds.observe(time.perf_counter() - started)
         return convert.reset_to_proto(result, self.core.game_versions)
 
     async def Step(self, request: env_pb2.StepRequest, context: Context) -> env_pb2.StepResponse:
         with bind(session_id=request.session_id):
-            return convert.step_to_proto(await self.core.step(request.session_id, request.action))
+            started = time.perf_counter()
+            result = await self.core.step(request.session_id, request.action)
+            self.metrics.step_seconds.observe(time.perf_counter() - started)
+            return convert.step_to_proto(result)
 
     async def Close(self, request: env_pb2.CloseRequest, context: Context) -> env_pb2.CloseResponse:
         with bind(session_id=request.session_id):

@@ -11,6 +11,9 @@ or none, and writers racing on one game leave one of their identical texts. Each
 the SHA-256 of the text it holds: a file damaged some other way (a crash between the rename and
 the data reaching the disk) is noticed, translated again and replaced, never handed to the planner.
 The directory holds two files per game ever played, so it is bounded by the games installed.
+
+Each read is counted, a hit or a miss (`TranslationCounts`), in memory the worker shares with the
+service's process, where the metrics read the counts at a scrape without asking the worker.
 """
 
 from __future__ import annotations
@@ -18,20 +21,46 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import multiprocessing
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 _SUFFIX = ".sas"
 
 
+class TranslationCounts:
+    """Hits and misses of a worker's `TranslationCache`: two integers in shared memory, written
+    by the worker, read by the service (a torn read is impossible for an aligned 64-bit integer,
+    and a count read a moment late is only a moment late). Handed to a worker process when it is
+    started; built from `context`, the multiprocessing context that starts it."""
+
+    def __init__(self, context: Any = multiprocessing) -> None:
+        self._values = context.RawArray("q", 2)
+
+    @property
+    def hits(self) -> int:
+        return int(self._values[0])
+
+    @property
+    def misses(self) -> int:
+        return int(self._values[1])
+
+    def count(self, hit: bool) -> None:
+        self._values[0 if hit else 1] += 1
+
+
 class TranslationCache:
-    def __init__(self, directory: Path, translator_version: str) -> None:
+    def __init__(
+        self, directory: Path, translator_version: str, counts: TranslationCounts | None = None
+    ) -> None:
         self.directory = directory
         self._version = translator_version
         self._write_failed = False
+        self.counts = counts or TranslationCounts()
 
     def key(self, domain: str, problem: str, optimize: bool) -> str:
         digest = hashlib.sha256()
@@ -42,6 +71,11 @@ class TranslationCache:
 
     def get(self, key: str) -> str | None:
         """The stored translation, or None when there is none or it does not match its hash."""
+        text = self._read(key)
+        self.counts.count(hit=text is not None)
+        return text
+
+    def _read(self, key: str) -> str | None:
         path = self.directory / (key + _SUFFIX)
         try:
             stored = path.read_text()

@@ -20,7 +20,7 @@ from alfagent_common import errors, logs
 from alfagent_common.versions import package_version
 from env_service.observation import Observation
 from env_service.protocol import Close, Request, Reset, Step
-from env_service.translations import TranslationCache
+from env_service.translations import TranslationCache, TranslationCounts
 
 if TYPE_CHECKING:  # imported for real inside WorkerState, in the worker only
     from env_service.runtime import GameRun
@@ -37,14 +37,18 @@ class WorkerFailure(Exception):
 class WorkerState:
     """The sessions this worker plays, and the envs it keeps for re-use."""
 
-    def __init__(self, translation_cache: Path | None = None) -> None:
+    def __init__(
+        self, translation_cache: Path | None = None, translation_counts: TranslationCounts | None = None
+    ) -> None:
         # Imported here so the parent process never loads textworld.
         from env_service import speedups
         from env_service.runtime import EnvPool, GameRun
 
         translations = None
         if translation_cache is not None:
-            translations = TranslationCache(translation_cache, package_version("fast-downward-textworld"))
+            translations = TranslationCache(
+                translation_cache, package_version("fast-downward-textworld"), translation_counts
+            )
         speedups.install(translations)
         self._game_run = GameRun
         self._envs = EnvPool()
@@ -97,13 +101,18 @@ def serve(state: WorkerState, request: Request[R]) -> R:
         raise WorkerFailure(f"{type(error).__name__}: {error}") from None
 
 
-def serve_requests(connection: Connection, translation_cache: Path | None = None) -> None:
+def serve_requests(
+    connection: Connection,
+    translation_cache: Path | None = None,
+    translation_counts: TranslationCounts | None = None,
+) -> None:
     """Entry point of a worker process; `translation_cache` is the directory of PDDL→SAS
-    translations shared by the workers (None: each worker keeps its own, in memory)."""
+    translations shared by the workers (None: each worker keeps its own, in memory), its reads
+    counted in `translation_counts` (shared with the service)."""
     logs.configure("env_service.worker")
     # textworld and the planner print progress to stdout; keep stdout for nothing but the service.
     sys.stdout = sys.stderr
-    state = WorkerState(translation_cache)
+    state = WorkerState(translation_cache, translation_counts)
     while True:
         try:
             request_id, request = connection.recv()

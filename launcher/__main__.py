@@ -58,7 +58,8 @@ def up() -> int:
         return 1
     PIDS_FILE.write_text(json.dumps({s.name: s.process.pid for s in stack.services}, indent=2))
     for service in stack.services:
-        print(f"{service.name:14} serving on {service.address}  (log: {service.log_path})")
+        metrics = f", metrics on :{service.metrics_port}" if service.metrics_port else ""
+        print(f"{service.name:14} serving on {service.address}  (log: {service.log_path}{metrics})")
     print(f"store_service  writes to {store_dir}")
     print("try: grpcurl -plaintext localhost:50051 list      stop with: make down")
     return 0

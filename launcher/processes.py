@@ -1,8 +1,13 @@
 """Start a service exactly as its container does (`python -m <service>`) and wait until it serves.
 
 Each service logs JSON lines to a file; the line with msg "serving" carries the bound port,
-so a service started with PORT=0 tells us where it listens. Services run in their own process
-group, so stopping one also stops the worker processes it started.
+so a service started with PORT=0 tells us where it listens (and its metrics port, 0 when it
+serves none). Services run in their own process group, so stopping one also stops the worker
+processes it started.
+
+A service started on a port the OS picks (port 0) serves no metrics unless `metrics_port` (or
+METRICS_PORT in `environ`) names a port: tests and the demo start many services side by side,
+which the fixed default metrics ports (9451-9453) would make collide.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     port: int = 0
+    # The port of its Prometheus metrics, once serving (0: none).
+    metrics_port: int = 0
 
     @property
     def address(self) -> str:
@@ -39,10 +46,10 @@ class ServiceProcess:
     def wait_serving(self, timeout_seconds: float = 120.0) -> int:
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
-            port = _serving_port(self.log_path)
-            if port is not None:
-                self.port = port
-                return port
+            serving = _serving_ports(self.log_path)
+            if serving is not None:
+                self.port, self.metrics_port = serving
+                return self.port
             if self.process.poll() is not None:
                 raise ServiceFailed(
                     f"{self.name} exited with code {self.process.returncode}:\n{self.log_tail()}"
@@ -64,9 +71,17 @@ class ServiceProcess:
             self.process.wait(timeout=1)
 
 
-def start_service(module: str, *, port: int, log_path: Path, environ: Mapping[str, str]) -> ServiceProcess:
+def start_service(
+    module: str, *, port: int, log_path: Path, environ: Mapping[str, str], metrics_port: int | None = None
+) -> ServiceProcess:
+    """`python -m module` on `port`; metrics on `metrics_port` (None: METRICS_PORT from `environ`,
+    else the service's default, or none at all when `port` is 0)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**environ, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+    if metrics_port is not None:
+        env["METRICS_PORT"] = str(metrics_port)
+    elif port == 0:
+        env.setdefault("METRICS_PORT", "0")
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", module],
@@ -81,7 +96,8 @@ def start_service(module: str, *, port: int, log_path: Path, environ: Mapping[st
     return ServiceProcess(module, process, log_path)
 
 
-def _serving_port(log_path: Path) -> int | None:
+def _serving_ports(log_path: Path) -> tuple[int, int] | None:
+    """(port, metrics port) from the "serving" line, once it is there."""
     try:
         text = log_path.read_text(errors="replace")
     except OSError:
@@ -92,7 +108,7 @@ def _serving_port(log_path: Path) -> int | None:
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
             if entry.get("msg") == "serving":
-                return int(entry["port"])
+                return int(entry["port"]), int(entry.get("metrics_port") or 0)
     return None
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from launcher.llm import start_llm
 from launcher.processes import ServiceProcess, start_service
 
-# Variables that would point a service somewhere other than where the stack wires it.
-_WIRING_VARIABLES = ("PORT", "ENV_ADDR", "STORE_ADDR", "STORE_DIR")
+# Variables that would point a service somewhere other than where the stack wires it (one
+# METRICS_PORT for all three would make them collide).
+_WIRING_VARIABLES = ("PORT", "METRICS_PORT", "ENV_ADDR", "STORE_ADDR", "STORE_DIR")
 
 
 @dataclass
@@ -42,8 +43,13 @@ def start_stack(
     ports: tuple[int, int, int] = (0, 0, 0),
     environ: Mapping[str, str] | None = None,
     llm_port: int | None = None,
+    metrics_ports: tuple[int, int, int] | None = None,
 ) -> Stack:
     """Starts agent, env and store on (agent, env, store) ports; 0 lets the OS pick.
+
+    Their Prometheus metrics go to `metrics_ports` (agent, env, store; 0: none); without them, a
+    service on a fixed port serves its metrics on its default port (9451, 9452, 9453) and one on
+    a port the OS picks serves none (`launcher.processes.start_service`).
 
     With `llm_port` (0: a free one) the local model service starts too, first, since it takes
     longest to be ready, and the agent is pointed at it (LLM_ADDR).
@@ -52,15 +58,23 @@ def start_stack(
         k: v for k, v in (os.environ if environ is None else environ).items() if k not in _WIRING_VARIABLES
     }
     agent_port, env_port, store_port = ports
+    agent_metrics, env_metrics, store_metrics = metrics_ports or (None, None, None)
     llm = None
     if llm_port is not None:
         llm = start_llm(port=llm_port, log_path=run_dir / "llm.log", environ=base)
-    env = start_service("env_service", port=env_port, log_path=run_dir / "env_service.log", environ=base)
+    env = start_service(
+        "env_service",
+        port=env_port,
+        log_path=run_dir / "env_service.log",
+        environ=base,
+        metrics_port=env_metrics,
+    )
     store = start_service(
         "store_service",
         port=store_port,
         log_path=run_dir / "store_service.log",
         environ={**base, "STORE_DIR": str(store_dir)},
+        metrics_port=store_metrics,
     )
     started = [env, store, *([llm] if llm else [])]
     llm_wiring = {"LLM_ADDR": llm.address} if llm else {}
@@ -72,6 +86,7 @@ def start_stack(
             port=agent_port,
             log_path=run_dir / "agent_service.log",
             environ={**base, "ENV_ADDR": env.address, "STORE_ADDR": store.address, **llm_wiring},
+            metrics_port=agent_metrics,
         )
         started.append(agent)
         agent.wait_serving()

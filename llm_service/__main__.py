@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_service import models, paths, verify
@@ -25,6 +25,13 @@ VERIFY_MODES = ("full", "stamp")
 
 class ConfigError(ValueError):
     pass
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    text = environ.get(name, "").strip()
+    if text not in ("", "0", "1"):
+        raise ConfigError(f"{name}={text!r} must be 1 or 0")
+    return text == "1"
 
 
 def _int(environ: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -56,6 +63,10 @@ class ServiceConfig:
     # "full": hash the file at every start (~3 s for 1.1 GB here); "stamp": trust a `.verified`
     # stamp whose size, mtime and inode still match the file.
     verify: str = "full"
+    # Callers must send it (`authorization: Bearer KEY`; the agent's OPENAI_API_KEY); "": none.
+    api_key: str = field(default="", repr=False)
+    # llama-server's own /metrics (prompt and generation counters), served only when asked for.
+    metrics: bool = False
 
     @property
     def model_file(self) -> Path:
@@ -80,6 +91,8 @@ class ServiceConfig:
             parallel=_int(environ, "LLM_PARALLEL", cls.parallel, minimum=1),
             ctx_per_slot=_int(environ, "LLM_CTX", cls.ctx_per_slot, minimum=256),
             verify=verify_mode,
+            api_key=environ.get("LLM_API_KEY", "").strip(),
+            metrics=_flag(environ, "LLM_METRICS"),
         )
 
 
@@ -98,9 +111,18 @@ def server_command(config: ServiceConfig) -> list[str]:
         "--ctx-size", str(config.ctx_per_slot * config.parallel),
         # The few-shot prefix is the same every turn: reusing its KV cache makes steps ~3 s, not ~20 s.
         "--cache-prompt",
-        "--metrics",
         "--no-webui",
+        *(["--metrics"] if config.metrics else []),
     ]  # fmt: skip
+
+
+def server_environ(config: ServiceConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    """llama-server's environment: the API key goes there (LLAMA_ARG_API_KEY, which llama-server
+    reads as --api-key), never on the command line, which `ps` shows and the log line records."""
+    server = {name: value for name, value in environ.items() if name != "LLM_API_KEY"}
+    if config.api_key:
+        server["LLAMA_ARG_API_KEY"] = config.api_key
+    return server
 
 
 def log_line(message: str, **fields: object) -> None:
@@ -138,7 +160,7 @@ def main(environ: Mapping[str, str] = os.environ) -> int:
     )
     command = server_command(config)
     log_line("starting llama-server", command=command)
-    os.execv(command[0], command)
+    os.execve(command[0], command, server_environ(config, environ))
     return 0  # not reached: execv replaces this process
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from alfagent_common.settings import ConfigError, get_int, get_log_level, get_str
+from alfagent_common.settings import ConfigError, get_int, get_log_level, get_port, get_str
 
 MIB = 1024 * 1024
 # gRPC messages are capped at 64 MiB (alfagent_common.server); a trajectory must fit in one.
@@ -26,6 +26,8 @@ class StoreConfig:
     max_trajectory_bytes: int = 4 * MIB
     log_level: str = "INFO"
     grace_seconds: int = 10
+    # Prometheus metrics over HTTP on HOST (store_service/metrics.py); 0: none.
+    metrics_port: int = 9453
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StoreConfig:
@@ -46,4 +48,5 @@ class StoreConfig:
             max_trajectory_bytes=max_trajectory_bytes,
             log_level=log_level,
             grace_seconds=get_int(environ, "STORE_GRACE_SECONDS", cls.grace_seconds),
+            metrics_port=get_port(environ, "METRICS_PORT", cls.metrics_port),
         )

@@ -8,9 +8,11 @@ import grpc
 
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent_common.grpc_errors import with_domain_errors
+from alfagent_common.metrics import MetricsServer, new_registry
 from alfagent_common.server import serve
 from store_service.config import MAX_TRAJECTORY_BYTES_CAP, StoreConfig
 from store_service.log import TrajectoryLog
+from store_service.metrics import StoreMetrics
 from store_service.servicer import StoreServicer
 from store_service.skill_libraries import SkillLibraryLog
 
@@ -28,13 +30,16 @@ async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> N
     libraries = SkillLibraryLog(
         config.store_dir, segment_bytes=config.segment_bytes, max_line_bytes=MAX_TRAJECTORY_BYTES_CAP
     )
-    servicer = StoreServicer(log, libraries)
+    metrics = StoreMetrics(new_registry())
+    metrics.watch(log)
+    servicer = StoreServicer(log, libraries, metrics)
 
     def register(server: grpc.aio.Server) -> None:
         store_pb2_grpc.add_StoreServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
 
     async def start() -> None:
-        await log.open()
+        recovered = await log.open()
+        metrics.recovery_seconds.set(recovered.seconds)
         await libraries.open()
 
     async def stop() -> None:
@@ -50,4 +55,5 @@ async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> N
         stop=stop,
         grace_seconds=config.grace_seconds,
         stop_event=stop_event,
+        metrics=MetricsServer(metrics.registry, port=config.metrics_port, host=config.host),
     )

@@ -1,11 +1,13 @@
 """StoreService over gRPC: a thin adapter. Validate, convert at the edge, call the log, convert back.
 
 Domain errors propagate to the wrapper `alfagent_common.grpc_errors.with_domain_errors` adds.
+Appends are counted and timed here (store_service/metrics.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -18,6 +20,7 @@ from alfagent_common.errors import InvalidRequest
 from store_service import pages, records, skill_records
 from store_service.index import ListFilter
 from store_service.log import TrajectoryLog
+from store_service.metrics import StoreMetrics
 from store_service.skill_libraries import SkillLibraryLog
 
 Context = grpc.aio.ServicerContext
@@ -29,18 +32,30 @@ LIBRARIES_SCOPE = "skill-libraries"
 
 
 class StoreServicer(store_pb2_grpc.StoreServiceServicer):
-    def __init__(self, log: TrajectoryLog, libraries: SkillLibraryLog) -> None:
+    def __init__(
+        self, log: TrajectoryLog, libraries: SkillLibraryLog, metrics: StoreMetrics | None = None
+    ) -> None:
         self._log = log
         self._libraries = libraries
+        self._metrics = metrics or StoreMetrics()
 
     async def AppendTrajectory(
         self,
         request: store_pb2.AppendTrajectoryRequest,
         context: Context[store_pb2.AppendTrajectoryRequest, store_pb2.AppendTrajectoryResponse],
     ) -> store_pb2.AppendTrajectoryResponse:
-        # The log's writer process encodes the trajectory; only its metadata is read here.
-        meta = records.meta_of(request.trajectory)
-        created = await self._log.append(request.trajectory.SerializeToString(), meta)
+        started = time.perf_counter()
+        try:
+            # The log's writer process encodes the trajectory; only its metadata is read here.
+            meta = records.meta_of(request.trajectory)
+            created = await self._log.append(request.trajectory.SerializeToString(), meta)
+        except InvalidRequest:
+            self._metrics.appended("refused", time.perf_counter() - started)
+            raise
+        except Exception:
+            self._metrics.appended("failed", time.perf_counter() - started)
+            raise
+        self._metrics.appended("stored" if created else "duplicate", time.perf_counter() - started)
         return store_pb2.AppendTrajectoryResponse(trajectory_id=meta.trajectory_id, created=created)
 
     async def GetTrajectory(

@@ -35,7 +35,18 @@ ON_CONTAINERS = os.environ.get("ALFAGENT_TEST_STACK", "processes") == "container
 collect_ignore = [] if ON_CONTAINERS else ["containers"]
 
 # Nothing from the developer's shell may steer the services under test.
-_SCRUBBED_PREFIXES = ("OPENAI_", "ALFAGENT_", "ALFWORLD_", "ENV_", "STORE_", "AGENT_", "PORT", "HOST", "LLM_")
+_SCRUBBED_PREFIXES = (
+    "OPENAI_",
+    "ALFAGENT_",
+    "ALFWORLD_",
+    "ENV_",
+    "STORE_",
+    "AGENT_",
+    "PORT",
+    "HOST",
+    "LLM_",
+    "METRICS_",
+)
 
 
 @dataclass(frozen=True)
@@ -51,8 +62,11 @@ class Services:
 
 
 def scrubbed_environ(**overrides: str) -> dict[str, str]:
+    """The environment without the developer's settings; services started with it serve no
+    metrics unless `overrides` give METRICS_PORT (the default ports would collide between
+    services the tests start side by side, or with a `make up` stack)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    return {**base, **overrides}
+    return {**base, "METRICS_PORT": "0", **overrides}
 
 
 def run_json_module(module: str, *args: str, timeout: float = 300) -> dict[str, Any]:

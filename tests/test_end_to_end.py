@@ -86,6 +86,15 @@ def test_the_agent_port_lists_and_forwards_all_three_services(services: Services
         "alfagent.store.v1.StoreService/GetTrajectory",
     )
     assert result.returncode != 0 and "NotFound" in result.stderr and "no-such-trajectory" in result.stderr
+    # Writes are not forwarded: only the agent itself stores trajectories (a forged WON under
+    # someone's run id through the agent's port is refused).
+    forged = '{"trajectory": {"trajectory_id": "t-forged", "run_id": "victim", "won": true}}'
+    result = grpcurl("-d", forged, services.agent, "alfagent.store.v1.StoreService/AppendTrajectory")
+    assert result.returncode != 0 and "PermissionDenied" in result.stderr and "reads only" in result.stderr
+    fetched = grpcurl(
+        "-d", '{"trajectory_id": "t-forged"}', services.store, "alfagent.store.v1.StoreService/GetTrajectory"
+    )
+    assert "NotFound" in fetched.stderr
 
 
 @pytest.mark.parametrize("address_of", ["agent", "env", "store"])

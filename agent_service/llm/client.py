@@ -20,6 +20,9 @@ Egress: a client is built for one `egress.CheckedEndpoint` and talks HTTP only t
 reply whose text is longer than `MAX_REPLY_CHARS` is refused: one answer is one line. Clients are
 kept per endpoint in `ClientPool`, an LRU of bounded size (ALFAGENT_LLM_CLIENTS) that closes the
 clients it evicts.
+
+Each completion request's duration, answered or failed, is reported to the observer of the episode
+making it (`llm/observed.py`; the agent's metrics).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import pydantic
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from agent_service.episode import Usage
+from agent_service.llm import observed
 from agent_service.llm.egress import CheckedEndpoint, EgressPolicy, public_url, trusted_endpoint
 from agent_service.llm.slots import EndpointGate, ServerProps
 from agent_service.llm.transport import RefusedByPolicy, ResponseTooLarge, http_client
@@ -262,8 +266,12 @@ class ChatClient:
         queued = time.perf_counter()
         async with self.endpoint.gate.slot():
             started = time.perf_counter()
-            response = await self._create(model, params, temperature, max_tokens, seed, stop, grammar)
-            latency_ms = (time.perf_counter() - started) * 1000
+            try:
+                response = await self._create(model, params, temperature, max_tokens, seed, stop, grammar)
+            finally:
+                # Every request sent, answered or not (agent_service/metrics.py).
+                latency_ms = (time.perf_counter() - started) * 1000
+                observed.report(self.base_url, latency_ms / 1000)
         return self._completion(response, latency_ms, (started - queued) * 1000)
 
     async def _create(

@@ -73,16 +73,18 @@ class EndpointUnreachable(Exception):
 
 
 async def describe_endpoint(
-    endpoint: CheckedEndpoint | str, timeout_seconds: float = TIMEOUT_SECONDS
+    endpoint: CheckedEndpoint | str, timeout_seconds: float = TIMEOUT_SECONDS, api_key: str = ""
 ) -> ServedModel | None:
     """What `endpoint` serves; None when it answers but does not say (no /props, a redirect, not
-    JSON, too long). A plain URL is taken as the agent's own endpoint (for tests)."""
+    JSON, too long). A plain URL is taken as the agent's own endpoint (for tests). `api_key` is
+    sent when given (a llama-server started with an API key wants it for /props too)."""
     if isinstance(endpoint, str):
         endpoint = trusted_endpoint(endpoint)
     url = props_url(endpoint.base_url)
+    headers = {"authorization": f"Bearer {api_key}"} if api_key else None
     try:
         async with http_client(endpoint, httpx2.Timeout(timeout_seconds)) as client:
-            response = await client.get(url)
+            response = await client.get(url, headers=headers)
     except RefusedByPolicy as refused:  # the name resolves elsewhere since the edge's check
         raise errors.PermissionDenied(f"base_url {public_url(endpoint.base_url)!r} is {refused}") from None
     except ResponseTooLarge:

@@ -41,7 +41,11 @@ def setup(tmp_path: Path) -> tuple[ModelSpec, Path, dict[str, str]]:
     model_file = models_dir / model.filename
     model_file.write_bytes(CONTENT)
     fake_server = tmp_path / "llama-server"
-    fake_server.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "argv.txt"}\n')
+    # Records its arguments, and the API key it was handed in its environment.
+    fake_server.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "argv.txt"}\n'
+        f'printf "%s" "$LLAMA_ARG_API_KEY" > {tmp_path / "key.txt"}\n'
+    )
     fake_server.chmod(fake_server.stat().st_mode | stat.S_IXUSR)
     environ = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "ALFAGENT_", "LLAMA_"))},
@@ -87,7 +91,8 @@ def test_a_good_file_starts_llama_server_with_the_service_settings(
     assert options["--alias"] == model.name
     assert (options["--port"], options["--threads"], options["--parallel"]) == ("8181", "3", "2")
     assert options["--ctx-size"] == "2048"  # LLM_CTX is per slot; llama-server's -c is for all slots
-    assert "--cache-prompt" in argv and "--metrics" in argv
+    assert "--cache-prompt" in argv and "--metrics" not in argv, "metrics only when asked for"
+    assert (tmp_path / "key.txt").read_text() == ""
     verified = json.loads(result.stderr.splitlines()[0])
     assert verified["msg"] == "model verified" and verified["sha256"] == model.sha256
 
@@ -181,3 +186,19 @@ def test_healthcheck_is_0_only_when_health_answers_200(
     server.shutdown()
     server.server_close()
     assert healthcheck(address) == 1
+
+
+def test_the_api_key_goes_to_llama_server_in_its_environment_never_on_its_command_line(
+    setup: tuple[ModelSpec, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    _, _, environ = setup
+    key = "sk-local-" + "k" * 24
+    result = serve({**environ, "LLM_API_KEY": key, "LLM_METRICS": "1"})
+    assert result.returncode == 0, result.stderr
+    argv = (tmp_path / "argv.txt").read_text()
+    assert key not in argv and key not in result.stderr and "--metrics" in argv.splitlines()
+    assert (tmp_path / "key.txt").read_text() == key
+    assert (
+        the_refusal(serve({**environ, "LLM_METRICS": "yes"}))
+        == "llm_service: LLM_METRICS='yes' must be 1 or 0"
+    )

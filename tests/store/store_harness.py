@@ -40,7 +40,16 @@ class StoreProcess:
     def __init__(self, store_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.store_dir = store_dir
         self.env = {name: os.environ[name] for name in _KEPT_VARIABLES if name in os.environ}
-        self.env.update({"PORT": "0", "HOST": "127.0.0.1", "STORE_DIR": str(store_dir), **(env or {})})
+        # METRICS_PORT=0: stores run side by side here; the default metrics port would collide.
+        self.env.update(
+            {
+                "PORT": "0",
+                "HOST": "127.0.0.1",
+                "METRICS_PORT": "0",
+                "STORE_DIR": str(store_dir),
+                **(env or {}),
+            }
+        )
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
         self.log_lines: list[str] = []
