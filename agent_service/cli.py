@@ -25,6 +25,7 @@ import grpc
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type information
 
 from agent_service import episode_text
+from agent_service.live_view import LiveView
 from agent_service.report.cli import add_report_command, run_report
 from agent_service.runner import new_run_id
 from agent_service.vocabulary import (
@@ -37,6 +38,7 @@ from agent_service.vocabulary import (
 )
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
+from alfagent_common import auth
 from alfagent_common.games import DEFAULT_SPLIT
 
 POLICIES = ("LLM", "EXPERT", "RANDOM")
@@ -52,6 +54,7 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     """The policy and its settings; a setting not given is left out of the request, so the agent's
     default applies (its environment variable, see the README)."""
     parser.add_argument("--agent-addr", default=os.environ.get("AGENT_ADDR", "localhost:50051"))
+    add_identity_options(parser)
     parser.add_argument("--policy", choices=POLICIES, default="LLM")
     settings = parser.add_argument_group("settings (default: the agent's own)")
     settings.add_argument("--model", help="default: ALFAGENT_MODEL, else the model the endpoint serves")
@@ -98,6 +101,22 @@ def _policy_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_identity_options(parser: argparse.ArgumentParser) -> None:
+    """--token and --ca, for a stack that wants them (the same variables the services read)."""
+    parser.add_argument("--token", default="", help="bearer token to present (default: $ALFAGENT_TOKEN)")
+    parser.add_argument("--ca", default="", help="CA certificate of a TLS stack (default: $ALFAGENT_TLS_CA)")
+
+
+def open_channel(address: str, args: argparse.Namespace) -> grpc.Channel:
+    return auth.sync_channel(address, auth.client_security(args.token, args.ca))
+
+
+def say_refused(error: grpc.RpcError) -> None:
+    print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+    if hint := auth.refusal_hint(error.code()):
+        print(f"  {hint}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m agent_service",
@@ -113,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--concurrency", type=int, default=4)
     evaluate.add_argument("--run-id", default="", help="re-use one to resume an evaluation")
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.add_argument(
+        "--live-every",
+        type=int,
+        default=5,
+        help="print success so far per task type, speed and errors every N episodes (0: never)",
+    )
     _policy_options(evaluate)
     episode = commands.add_parser("episode", help="play one episode on a running agent and print it")
     episode.add_argument("--game-id", default="")
@@ -165,8 +190,9 @@ def run_eval(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     )
     bar: tqdm | None = None
     wins = 0
+    live = LiveView()
     summary: agent_pb2.EvaluationSummary | None = None
-    with grpc.insecure_channel(args.agent_addr) as channel:
+    with open_channel(args.agent_addr, args) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         try:
             for event in stub.RunEvaluation(request):
@@ -178,11 +204,27 @@ def run_eval(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
                     bar = tqdm(
                         total=progress.total, unit="episode", disable=args.no_progress, file=sys.stderr
                     )
-                wins += progress.episode.won
+                episode = progress.episode
+                wins += episode.won
+                live.add(
+                    episode.task_type,
+                    episode.won,
+                    trajectory_pb2.EndReason.Name(episode.end_reason),
+                    episode.steps,
+                    episode.duration_ms,
+                    episode.resumed,
+                )
                 bar.set_postfix(wins=wins, refresh=False)
                 bar.update(1)
+                if args.live_every and (
+                    progress.completed % args.live_every == 0 or progress.completed == progress.total
+                ):
+                    bar.write(
+                        "\n".join([f"after {progress.completed} of {progress.total}:", *live.lines()]),
+                        file=sys.stderr,
+                    )
         except grpc.RpcError as error:
-            print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+            say_refused(error)
             print(f"re-run with --run-id {run_id} to resume", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
@@ -214,13 +256,13 @@ def run_episode(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         policy=trajectory_pb2.Policy.Value(args.policy),
         settings=settings_from_args(args),
     )
-    with grpc.insecure_channel(args.agent_addr) as channel:
+    with open_channel(args.agent_addr, args) as channel:
         stub = agent_pb2_grpc.AgentServiceStub(channel)
         try:
             for event in stub.StreamEpisode(request):
                 print("\n".join(episode_text.event_lines(event)), file=out, flush=True)
         except grpc.RpcError as error:
-            print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
+            say_refused(error)
             return 2
     return 0
 

@@ -10,16 +10,22 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from agent_service.quotas import QuotaLimits
 from agent_service.settings import LIBRARY_ID, NO_SKILL_LIBRARY, EpisodeSettings
+from alfagent_common.security import Security
 from alfagent_common.settings import ConfigError, get_float, get_int, get_port, get_str
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     port: int = 50051
-    host: str = "[::]"
+    # Loopback unless told otherwise: reachable from other machines only with TLS and tokens
+    # (or ALFAGENT_INSECURE=1; alfagent_common/security.py).
+    host: str = "127.0.0.1"
     # Prometheus metrics over HTTP on HOST (agent_service/metrics.py); 0: none.
     metrics_port: int = 9451
+    # TLS and tokens (ALFAGENT_TLS_*, ALFAGENT_TOKENS, ALFAGENT_TOKEN, ALFAGENT_INSECURE).
+    security: Security = field(default_factory=Security)
     env_addr: str = "localhost:50052"
     store_addr: str = "localhost:50053"
     # OPENAI_BASE_URL, or the local model service `llm` at LLM_ADDR when that is unset.
@@ -47,6 +53,8 @@ class AgentConfig:
     # (the default: measured, it did not change what the model did; see llm/prompts.py).
     repeat_note_after: int = 0
     max_concurrency: int = 64
+    # What one caller may hold at once and ask for (agent_service/quotas.py).
+    quotas: QuotaLimits = field(default_factory=QuotaLimits)
     # Endpoints a request's `base_url` may name besides OPENAI_BASE_URL (`*`: any on a public
     # address); empty: none (agent_service/llm/egress.py).
     allowed_base_urls: tuple[str, ...] = ()
@@ -78,6 +86,7 @@ class AgentConfig:
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
             metrics_port=get_port(environ, "METRICS_PORT", cls.metrics_port),
+            security=Security.from_environ(environ),
             env_addr=get_str(environ, "ENV_ADDR", cls.env_addr),
             store_addr=get_str(environ, "STORE_ADDR", cls.store_addr),
             openai_base_url=get_str(environ, "OPENAI_BASE_URL", local_base_url(llm_addr)),
@@ -105,6 +114,18 @@ class AgentConfig:
             allowed_base_urls=allowed_base_urls(get_str(environ, "ALFAGENT_ALLOWED_BASE_URLS", "")),
             llm_clients=get_int(environ, "ALFAGENT_LLM_CLIENTS", cls.llm_clients, minimum=1),
             max_concurrency=get_int(environ, "ALFAGENT_MAX_CONCURRENCY", cls.max_concurrency, minimum=1),
+            quotas=QuotaLimits(
+                episodes_in_flight=get_int(
+                    environ, "ALFAGENT_QUOTA_EPISODES_IN_FLIGHT", QuotaLimits.episodes_in_flight, minimum=1
+                ),
+                evaluations_in_flight=get_int(
+                    environ,
+                    "ALFAGENT_QUOTA_EVALUATIONS_IN_FLIGHT",
+                    QuotaLimits.evaluations_in_flight,
+                    minimum=1,
+                ),
+                max_steps=get_int(environ, "ALFAGENT_QUOTA_MAX_STEPS", QuotaLimits.max_steps, minimum=1),
+            ),
             log_level=get_str(environ, "LOG_LEVEL", cls.log_level),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -26,7 +27,7 @@ from alfagent.env.v1 import env_pb2
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_common import errors, ids
 from alfagent_common.game_proto import game_to_proto, source_from_proto
-from alfagent_common.games import DEFAULT_SPLIT
+from alfagent_common.games import DEFAULT_SPLIT, TASK_TYPES
 from alfagent_common.versions import UNKNOWN, GameVersions, alfagent_version
 
 
@@ -201,6 +202,14 @@ def outcome_from_trajectory(trajectory: trajectory_pb2.Trajectory) -> EpisodeOut
     )
 
 
+def known_task_types(task_types: Sequence[str]) -> tuple[str, ...]:
+    """The task types asked for, each once, in order; one ALFWorld does not have is refused."""
+    unknown = sorted(set(task_types) - set(TASK_TYPES))
+    if unknown:
+        raise errors.InvalidRequest(f"unknown task types {unknown}: ALFWorld's are {', '.join(TASK_TYPES)}")
+    return tuple(dict.fromkeys(task_types))
+
+
 def evaluation_from_proto(
     request: agent_pb2.RunEvaluationRequest, defaults: EpisodeSettings
 ) -> EvaluationRequest:
@@ -212,7 +221,7 @@ def evaluation_from_proto(
     return EvaluationRequest(
         run_id=request.run_id or new_run_id(),
         split=request.split or DEFAULT_SPLIT,
-        task_types=tuple(request.task_types),
+        task_types=known_task_types(request.task_types),
         limit=request.limit,
         concurrency=request.concurrency or 1,
         episode=episode,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from typing import Protocol
 
 import grpc
@@ -39,9 +40,20 @@ def _address(sockaddr: tuple[object, ...], port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+Connect = Callable[[str], grpc.aio.Channel]
+
+
+def _plain_channel(address: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
 class EnvReplicas:
-    def __init__(self, target: EnvTarget, *, refresh_seconds: float = REFRESH_SECONDS) -> None:
+    def __init__(
+        self, target: EnvTarget, *, refresh_seconds: float = REFRESH_SECONDS, connect: Connect | None = None
+    ) -> None:
         self.target = target
+        # How a channel to a replica is made (TLS and the agent's token: alfagent_common/auth.py).
+        self._connect = connect or _plain_channel
         self.replicas = Replicas()
         self._refresh_seconds = refresh_seconds
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -59,7 +71,7 @@ class EnvReplicas:
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = self._connect(address)
             self._channels[address] = channel
         return channel
 

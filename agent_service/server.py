@@ -23,6 +23,7 @@ from agent_service.llm.retries import RetrySettings
 from agent_service.llm.served_model import ServedModel, describe_endpoint, served_model_resolver
 from agent_service.metrics import AgentMetrics
 from agent_service.policies import ExpertPolicy, Policy, RandomPolicy
+from agent_service.quotas import Quotas
 from agent_service.replicas import parse_env_addr
 from agent_service.runner import EnvGateway, EpisodeRunner, PolicyFactory
 from agent_service.servicer import AgentServicer
@@ -31,7 +32,7 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.env.v1 import env_pb2
 from alfagent.store.v1 import store_pb2
 from alfagent_clients.store import StoreClient
-from alfagent_common import errors, startup
+from alfagent_common import auth, errors, startup
 from alfagent_common.dependencies import watch_dependencies
 from alfagent_common.grpc_errors import with_domain_errors
 from alfagent_common.metrics import MetricsServer, new_registry
@@ -91,8 +92,12 @@ def policy_factory(llm: LLMPolicies | None) -> PolicyFactory:
 
 async def run(config: AgentConfig) -> None:
     # ENV_ADDR names one env replica or several; each session is pinned to the one that reset it.
-    env_replicas = EnvReplicas(parse_env_addr(config.env_addr))
-    store_channel = grpc.aio.insecure_channel(config.store_addr, options=CHANNEL_OPTIONS)
+    # Env and store are called with TLS (when ALFAGENT_TLS_CA is set) and the agent's token.
+    def connect(address: str) -> grpc.aio.Channel:
+        return auth.channel(address, config.security, CHANNEL_OPTIONS)
+
+    env_replicas = EnvReplicas(parse_env_addr(config.env_addr), connect=connect)
+    store_channel = connect(config.store_addr)
     env = RemoteEnv(ReplicatedEnvClient(env_replicas))
     store = RemoteStore(StoreClient(store_channel))
     egress = make_egress(config)
@@ -136,6 +141,7 @@ async def run(config: AgentConfig) -> None:
             evaluator,
             config.episode_defaults(),
             resolve=resolve,
+            quotas=Quotas(config.quotas),
             metrics=metrics,
         )
         agent_pb2_grpc.add_AgentServiceServicer_to_server(with_domain_errors(servicer, SERVICE), server)
@@ -152,6 +158,7 @@ async def run(config: AgentConfig) -> None:
         stop=stop,
         watch=watch,
         metrics=MetricsServer(metrics.registry, port=config.metrics_port, host=config.host),
+        security=config.security,
     )
 
 

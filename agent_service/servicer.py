@@ -11,9 +11,11 @@ from agent_service import convert
 from agent_service.episode import EpisodeOutcome, EpisodeRecord, EpisodeRequest, StepRecord
 from agent_service.evaluation import Evaluator, Progress
 from agent_service.metrics import AgentMetrics
+from agent_service.quotas import Quotas
 from agent_service.runner import EpisodeRunner
 from agent_service.settings import EpisodeSettings
 from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
+from alfagent_common.auth import current_caller
 from alfagent_common.game_proto import game_to_proto
 from alfagent_common.grpc_errors import Context
 
@@ -59,23 +61,35 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
         defaults: EpisodeSettings,
         resolve: Resolve = _unchanged,
         metrics: AgentMetrics | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.runner = runner
         self.evaluator = evaluator
         self.defaults = defaults
         self.resolve = resolve
         self.metrics = metrics or AgentMetrics()
+        self.quotas = quotas or Quotas()
+
+    async def _episode(self, request: agent_pb2.RunEpisodeRequest) -> EpisodeRequest:
+        episode = convert.request_from_proto(request, self.defaults)
+        self.quotas.check_max_steps(episode.settings.max_steps)
+        return await self.resolve(episode)
 
     async def RunEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> agent_pb2.EpisodeResult:
-        episode = await self.resolve(convert.request_from_proto(request, self.defaults))
-        return convert.outcome_to_proto(await self.runner.run(episode))
+        with self.quotas.hold(current_caller.get().name, "episodes_in_flight"):
+            episode = await self._episode(request)
+            return convert.outcome_to_proto(await self.runner.run(episode))
 
     async def StreamEpisode(
         self, request: agent_pb2.RunEpisodeRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EpisodeEvent]:
-        episode = await self.resolve(convert.request_from_proto(request, self.defaults))
+        with self.quotas.hold(current_caller.get().name, "episodes_in_flight"):
+            async for event in self._stream_episode(await self._episode(request)):
+                yield event
+
+    async def _stream_episode(self, episode: EpisodeRequest) -> AsyncIterator[agent_pb2.EpisodeEvent]:
         events: asyncio.Queue[agent_pb2.EpisodeEvent] = asyncio.Queue()
 
         async def listen(record: EpisodeRecord, step: StepRecord | None) -> None:
@@ -98,16 +112,18 @@ class AgentServicer(agent_pb2_grpc.AgentServiceServicer):
     async def RunEvaluation(
         self, request: agent_pb2.RunEvaluationRequest, context: Context
     ) -> AsyncIterator[agent_pb2.EvaluationEvent]:
-        evaluation = convert.evaluation_from_proto(request, self.defaults)
-        # Asked once for the whole evaluation: its episodes share one endpoint.
-        evaluation = dataclasses.replace(evaluation, episode=await self.resolve(evaluation.episode))
-        events: asyncio.Queue[agent_pb2.EvaluationEvent] = asyncio.Queue()
+        with self.quotas.hold(current_caller.get().name, "evaluations_in_flight"):
+            evaluation = convert.evaluation_from_proto(request, self.defaults)
+            self.quotas.check_max_steps(evaluation.episode.settings.max_steps)
+            # Asked once for the whole evaluation: its episodes share one endpoint.
+            evaluation = dataclasses.replace(evaluation, episode=await self.resolve(evaluation.episode))
+            events: asyncio.Queue[agent_pb2.EvaluationEvent] = asyncio.Queue()
 
-        async def listen(progress: Progress) -> None:
-            await events.put(convert.progress_to_proto(progress))
+            async def listen(progress: Progress) -> None:
+                await events.put(convert.progress_to_proto(progress))
 
-        with self.metrics.evaluating():
-            async for event in stream_while_running(
-                self.evaluator.run(evaluation, listen), events, convert.summary_to_proto
-            ):
-                yield event
+            with self.metrics.evaluating():
+                async for event in stream_while_running(
+                    self.evaluator.run(evaluation, listen), events, convert.summary_to_proto
+                ):
+                    yield event

@@ -9,6 +9,7 @@ without the method's role), with a message saying what is missing, never the tok
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
@@ -184,3 +185,81 @@ def channel(address: str, security: Security, options: Sequence[tuple[str, Any]]
         )
         return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
     return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+
+class _SyncTokenMetadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[type-arg]  # grpc-stubs: generic in name only
+    """The blocking API's version of `_TokenMetadata`, for the command-line clients."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: Any) -> Any:
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            [*(details.metadata or ()), self._header],
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+
+class _CallDetails(grpc.ClientCallDetails):
+    def __init__(
+        self,
+        method: str,
+        timeout: float | None,
+        metadata: Any,
+        credentials: Any,
+        wait_for_ready: bool | None,
+        compression: Any,
+    ) -> None:
+        self.method = method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = credentials
+        self.wait_for_ready = wait_for_ready
+        self.compression = compression
+
+
+def sync_channel(address: str, security: Security, options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
+    """`channel`, for the blocking API (the command-line clients)."""
+    if security.tls_ca:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=security.tls_ca,
+            private_key=security.tls_key or None,
+            certificate_chain=security.tls_cert or None,
+        )
+        base = grpc.secure_channel(address, credentials, options=options)
+    else:
+        base = grpc.insecure_channel(address, options=options)
+    return grpc.intercept_channel(base, _SyncTokenMetadata(security.token)) if security.token else base
+
+
+def client_security(token: str = "", ca_path: str = "") -> Security:
+    """What a command-line client presents: `--token` (or ALFAGENT_TOKEN), `--ca` (or
+    ALFAGENT_TLS_CA), and its own certificate where ALFAGENT_TLS_CERT/KEY name one (mTLS)."""
+    environ = dict(os.environ)
+    if token:
+        environ["ALFAGENT_TOKEN"] = token
+    if ca_path:
+        environ["ALFAGENT_TLS_CA"] = ca_path
+    keep = ("ALFAGENT_TOKEN", "ALFAGENT_TLS_CA", "ALFAGENT_TLS_CERT", "ALFAGENT_TLS_KEY")
+    return Security.from_environ({name: environ[name] for name in keep if name in environ})
+
+
+def refusal_hint(code: grpc.StatusCode) -> str:
+    """What a client should say besides the service's own message when a call was refused."""
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        return "this service wants a token: pass --token TOKEN or set ALFAGENT_TOKEN"
+    if code is grpc.StatusCode.PERMISSION_DENIED:
+        return "the token's caller lacks the role this call needs (see SECURITY.md)"
+    if code is grpc.StatusCode.UNAVAILABLE:
+        return "if the service serves TLS, pass --ca CA.pem or set ALFAGENT_TLS_CA"
+    return ""

@@ -22,7 +22,9 @@ from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined
 from grpc_reflection.v1alpha import reflection
 
 from alfagent_common import eventloop
+from alfagent_common.auth import AuthInterceptor, server_credentials
 from alfagent_common.metrics import MetricsServer
+from alfagent_common.security import Security
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ async def serve(
     stop_event: asyncio.Event | None = None,
     watch: Callable[[Callable[[bool], Awaitable[None]]], Coroutine[Any, Any, None]] | None = None,
     metrics: MetricsServer | None = None,
+    security: Security | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (or `stop_event`), then shut down gracefully.
 
@@ -61,8 +64,20 @@ async def serve(
 
     `metrics`, if given, listens before the service's own start-up runs: a metrics port that cannot
     be had ends the start-up (a `ConfigError` naming METRICS_PORT) before anything slow starts.
+
+    `security` (`security.py`): TLS and tokens; a non-loopback `host` without them is refused
+    (ConfigError) unless ALFAGENT_INSECURE=1, and then said loudly. None: dev mode (loopback only).
     """
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    security = security or Security()
+    mode = security.check_bind(host)
+    if mode == "insecure":
+        log.warning(
+            "INSECURE: serving without TLS or tokens on an address other machines can reach "
+            "(ALFAGENT_INSECURE=1): anyone who reaches this port may call every method",
+            extra={"host": host, "port": port},
+        )
+    interceptors = [AuthInterceptor(security)] if security.tokens is not None else None
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
     register(server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -70,7 +85,12 @@ async def serve(
         [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    bound_port = server.add_insecure_port(f"{host}:{port}")
+    credentials = server_credentials(security)
+    bound_port = (
+        server.add_secure_port(f"{host}:{port}", credentials)
+        if credentials is not None
+        else server.add_insecure_port(f"{host}:{port}")
+    )
     for name in ("", *service_names):
         await health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     await server.start()
@@ -112,6 +132,8 @@ async def serve(
                 "metrics_port": metrics_port,
                 "services": list(service_names),
                 "event_loop": eventloop.loop_name(loop),
+                # dev (loopback, no identity), secured (TLS and tokens), tls, tokens, or insecure.
+                "security": mode,
             },
         )
         await stopping.wait()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from alfagent_common.security import Security
 from alfagent_common.settings import get_float, get_int, get_port, get_str
 
 # Games this project generated and ships, in ALFWorld's official layout.
@@ -16,9 +17,13 @@ SHIPPED_GAMES_DIR = Path(__file__).resolve().parent / "data"
 @dataclass(frozen=True)
 class EnvConfig:
     port: int = 50052
-    host: str = "[::]"
+    # Loopback unless told otherwise: reachable from other machines only with TLS and tokens
+    # (or ALFAGENT_INSECURE=1; alfagent_common/security.py).
+    host: str = "127.0.0.1"
     # Prometheus metrics over HTTP on HOST (env_service/metrics.py); 0: none.
     metrics_port: int = 9452
+    # TLS and tokens (ALFAGENT_TLS_*, ALFAGENT_TOKENS, ALFAGENT_TOKEN, ALFAGENT_INSECURE).
+    security: Security = field(default_factory=Security)
     # Roots holding json_2.1.1/<split>/...: the shipped generated games, then ALFWORLD_DATA.
     game_roots: tuple[Path, ...] = (SHIPPED_GAMES_DIR,)
     # Worker processes playing the games; 0: the service plays them itself (inprocess.py).
@@ -47,6 +52,7 @@ class EnvConfig:
             port=get_int(environ, "PORT", cls.port),
             host=get_str(environ, "HOST", cls.host),
             metrics_port=get_port(environ, "METRICS_PORT", cls.metrics_port),
+            security=Security.from_environ(environ),
             game_roots=tuple(roots),
             workers=get_int(environ, "ENV_WORKERS", os.cpu_count() or 1, minimum=0),
             max_sessions=get_int(environ, "ENV_MAX_SESSIONS", cls.max_sessions, minimum=1),

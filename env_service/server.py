@@ -98,6 +98,7 @@ async def run(config: EnvConfig) -> None:
         start=start,
         stop=stop,
         metrics=MetricsServer(metrics.registry, port=config.metrics_port, host=config.host),
+        security=config.security,
     )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from alfagent_common.security import Security
 from alfagent_common.settings import ConfigError, get_int, get_log_level, get_port, get_str
 
 MIB = 1024 * 1024
@@ -18,7 +19,9 @@ class StoreConfig:
     """Every setting the store uses; see store_service/README.md for the variables."""
 
     port: int = 50053
-    host: str = "[::]"
+    # Loopback unless told otherwise: reachable from other machines only with TLS and tokens
+    # (or ALFAGENT_INSECURE=1; alfagent_common/security.py).
+    host: str = "127.0.0.1"
     store_dir: Path = Path("./var/store")
     # A segment file is closed, and the next one started, once it has reached this size.
     segment_bytes: int = 64 * MIB
@@ -28,6 +31,8 @@ class StoreConfig:
     grace_seconds: int = 10
     # Prometheus metrics over HTTP on HOST (store_service/metrics.py); 0: none.
     metrics_port: int = 9453
+    # TLS and tokens (ALFAGENT_TLS_*, ALFAGENT_TOKENS, ALFAGENT_TOKEN, ALFAGENT_INSECURE).
+    security: Security = field(default_factory=Security)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> StoreConfig:
@@ -49,4 +54,5 @@ class StoreConfig:
             log_level=log_level,
             grace_seconds=get_int(environ, "STORE_GRACE_SECONDS", cls.grace_seconds),
             metrics_port=get_port(environ, "METRICS_PORT", cls.metrics_port),
+            security=Security.from_environ(environ),
         )

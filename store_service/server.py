@@ -56,4 +56,5 @@ async def run(config: StoreConfig, stop_event: asyncio.Event | None = None) -> N
         grace_seconds=config.grace_seconds,
         stop_event=stop_event,
         metrics=MetricsServer(metrics.registry, port=config.metrics_port, host=config.host),
+        security=config.security,
     )

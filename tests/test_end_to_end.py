@@ -200,3 +200,13 @@ def test_rerunning_the_same_run_and_game_does_not_store_twice(agent_channel: grp
     second = agent.RunEpisode(request)
     assert first.trajectory_id == second.trajectory_id
     assert not first.resumed and second.resumed
+
+
+def test_a_step_budget_beyond_the_agents_cap_is_resource_exhausted_and_it_keeps_serving(
+    services: Services,
+) -> None:
+    request = '{"task_type": "pick_and_place_simple", "policy": "EXPERT", "settings": {"max_steps": 2000000}}'
+    result = grpcurl("-d", request, services.agent, "alfagent.agent.v1.AgentService/RunEpisode")
+    assert result.returncode != 0 and "ResourceExhausted" in result.stderr
+    assert "ALFAGENT_QUOTA_MAX_STEPS=1000" in result.stderr
+    assert call(services.agent, "grpc.health.v1.Health/Check", {}) == {"status": "SERVING"}

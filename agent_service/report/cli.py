@@ -54,6 +54,8 @@ def add_report_command(commands: Any) -> None:
         "dns:///name:port): fetch the expert plan of games no EXPERT run played (Reset + Close)",
     )
     report.add_argument("--title", default="", help="default: the run ids")
+    report.add_argument("--token", default="", help="bearer token to present (default: $ALFAGENT_TOKEN)")
+    report.add_argument("--ca", default="", help="CA certificate of a TLS stack (default: $ALFAGENT_TLS_CA)")
 
 
 def _env_addr(text: str) -> str:
@@ -73,9 +75,11 @@ async def _write_report(args: argparse.Namespace, run_ids: list[str], out: TextI
     from agent_service.report.expert import plans_from_env, plans_from_expert_runs
     from agent_service.report.page import render
     from agent_service.report.store import fetch_runs
+    from alfagent_common.auth import client_security
 
-    runs = await fetch_runs(args.store, run_ids)
-    expert_runs = await fetch_runs(args.store, [r for r in args.expert_run_id if r not in runs])
+    security = client_security(args.token, args.ca)
+    runs = await fetch_runs(args.store, run_ids, security)
+    expert_runs = await fetch_runs(args.store, [r for r in args.expert_run_id if r not in runs], security)
     every_trajectory = [t for trajectories in [*runs.values(), *expert_runs.values()] for t in trajectories]
     plans = plans_from_expert_runs(every_trajectory)
     warnings: list[str] = []

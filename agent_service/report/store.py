@@ -6,10 +6,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import grpc
-
 from alfagent.trajectory.v1 import trajectory_pb2
 from alfagent_clients.store import StoreClient
+from alfagent_common import auth
+from alfagent_common.security import Security
 from alfagent_common.server import CHANNEL_OPTIONS
 
 # Trajectories per ListTrajectories page: ~50 kB each for a 50-step episode, so a page stays
@@ -26,10 +26,13 @@ class EmptyRuns(LookupError):
         super().__init__(f"no trajectories stored for run id(s): {names}")
 
 
-async def fetch_runs(store_addr: str, run_ids: Sequence[str]) -> dict[str, list[trajectory_pb2.Trajectory]]:
-    """Every trajectory of each run, oldest first; EmptyRuns names the runs that have none."""
+async def fetch_runs(
+    store_addr: str, run_ids: Sequence[str], security: Security | None = None
+) -> dict[str, list[trajectory_pb2.Trajectory]]:
+    """Every trajectory of each run, oldest first; EmptyRuns names the runs that have none.
+    `security`: the token and CA of a stack that wants them (`--token`, `--ca`)."""
     runs: dict[str, list[trajectory_pb2.Trajectory]] = {}
-    async with grpc.aio.insecure_channel(store_addr, options=CHANNEL_OPTIONS) as channel:
+    async with auth.channel(store_addr, security or Security(), CHANNEL_OPTIONS) as channel:
         store = StoreClient(channel, timeout_seconds=60.0)
         for run_id in dict.fromkeys(run_ids):
             runs[run_id] = [t async for t in store.iter_all(run_id=run_id, page_size=PAGE_SIZE)]

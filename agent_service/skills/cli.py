@@ -25,14 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-import grpc
-
 from agent_service.skills import convert, executor, retrieve
 from agent_service.skills.extract import KINDS, extract
 from agent_service.skills.library import SkillLibrary, SourceTrajectory
 from alfagent.skills.v1 import skills_pb2
 from alfagent_clients.store import StoreClient
-from alfagent_common import skill_file, skill_library
+from alfagent_common import auth, skill_file, skill_library
 from alfagent_common.errors import AlfagentError, InvalidRequest, NotFound
 from alfagent_common.server import CHANNEL_OPTIONS
 
@@ -52,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("STORE_ADDR", "localhost:50053"),
         help="StoreService address (default: $STORE_ADDR or localhost:50053)",
     )
+    store.add_argument("--token", default="", help="bearer token to present (default: $ALFAGENT_TOKEN)")
+    store.add_argument("--ca", default="", help="CA certificate of a TLS stack (default: $ALFAGENT_TLS_CA)")
     extracting = commands.add_parser("extract", parents=[store], help="extract a library from stored runs")
     extracting.add_argument("--run-id", action="append", required=True, help="repeatable: every run to read")
     extracting.add_argument(
@@ -89,7 +89,8 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
             skill_file.loads(text)
         except InvalidRequest as error:
             raise InvalidRequest(f"{args.file}: {error}") from None
-    async with grpc.aio.insecure_channel(args.store, options=CHANNEL_OPTIONS) as channel:
+    security = auth.client_security(args.token, args.ca)
+    async with auth.channel(args.store, security, CHANNEL_OPTIONS) as channel:
         store = StoreClient(channel, timeout_seconds=120)
         if args.command == "extract":
             kinds = [kind.strip() for kind in args.kinds.split(",") if kind.strip()]

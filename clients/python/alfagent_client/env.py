@@ -110,12 +110,15 @@ class AlfworldEnv:
         max_steps: int = 50,
         with_expert_plan: bool = False,
         timeout_seconds: float = 120.0,
+        token: str | None = None,
+        ca: str | None = None,
     ) -> None:
         self.game = game or Game(split=split, task_type=task_type)
         self.max_steps = max_steps
         self.with_expert_plan = with_expert_plan
         self.timeout_seconds = timeout_seconds
-        self._replicas = Replicas(address)
+        # token and ca (a CA file) default to ALFAGENT_TOKEN and ALFAGENT_TLS_CA.
+        self._replicas = Replicas(address, token=token, ca=ca)
         self._session: _Session | None = None
 
     def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> tuple[str, Info]:
@@ -215,6 +218,8 @@ class BatchEnv:
         with_expert_plan: bool = False,
         timeout_seconds: float = 120.0,
         window: int = 64,
+        token: str | None = None,
+        ca: str | None = None,
     ) -> None:
         if n < 1:
             raise ValueError("a batch needs at least one session")
@@ -227,7 +232,7 @@ class BatchEnv:
         # Calls in flight at once. 400 Resets sent at once on one channel to one env had 130
         # answered CANCELLED (grpcio 1.85.1; cause not found); 64 keep every worker busy.
         self.window = window
-        self._replicas = Replicas(address)
+        self._replicas = Replicas(address, token=token, ca=ca)
         self._sessions: list[_Session | None] = [None] * n
         self._observations: list[str] = [""] * n
         self.lost: set[int] = set()

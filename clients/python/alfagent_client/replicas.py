@@ -9,9 +9,11 @@ a session to the replica that reset it (a session lives in one env process).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import grpc
 
@@ -41,9 +43,35 @@ def resolve(address: str) -> list[str]:
     return replicas
 
 
+class _Token(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]  # grpc-stubs: generic in name only
+    """Sends `authorization: Bearer TOKEN` with every call (a stack started with ALFAGENT_TOKENS)."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        metadata = [*(details.metadata or ()), self._header]
+        return continuation(details._replace(metadata=metadata), request)
+
+
+def open_channel(replica: str, token: str, ca: bytes) -> grpc.Channel:
+    """TLS when a CA is given (the stack's, e.g. compose's .secrets/ca.pem), the token when one is."""
+    if ca:
+        channel = grpc.secure_channel(
+            replica, grpc.ssl_channel_credentials(root_certificates=ca), options=_OPTIONS
+        )
+    else:
+        channel = grpc.insecure_channel(replica, options=_OPTIONS)
+    return grpc.intercept_channel(channel, _Token(token)) if token else channel
+
+
 class Replicas:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *, token: str | None = None, ca: str | None = None) -> None:
+        """`token` and `ca` (a CA certificate file) default to ALFAGENT_TOKEN and ALFAGENT_TLS_CA."""
         self.address = address
+        self._token = os.environ.get("ALFAGENT_TOKEN", "") if token is None else token
+        ca_path = os.environ.get("ALFAGENT_TLS_CA", "") if ca is None else ca
+        self._ca = Path(ca_path).read_bytes() if ca_path else b""
         self._channels: dict[str, grpc.Channel] = {}
         self._held: dict[str, int] = {}
         self._down: set[str] = set()
@@ -59,7 +87,7 @@ class Replicas:
     def stub(self, replica: str) -> env_pb2_grpc.EnvServiceStub:
         channel = self._channels.get(replica)
         if channel is None:
-            channel = grpc.insecure_channel(replica, options=_OPTIONS)
+            channel = open_channel(replica, self._token, self._ca)
             self._channels[replica] = channel
         return env_pb2_grpc.EnvServiceStub(channel)
 
