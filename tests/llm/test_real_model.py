@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 
@@ -18,6 +20,7 @@ from alfagent.agent.v1 import agent_pb2, agent_pb2_grpc
 from alfagent.store.v1 import store_pb2, store_pb2_grpc
 from alfagent.trajectory.v1 import trajectory_pb2
 from launcher.llm import missing_parts
+from launcher.processes import REPO_ROOT
 from launcher.stack import Stack, start_stack
 from llm_service import models
 from tests.conftest import scrubbed_environ
@@ -85,3 +88,52 @@ def test_a_real_model_episode_is_recorded_with_the_model_and_its_hash(stack_with
         assert step.raw_output.strip(), step
         assert step.usage.prompt_tokens > 0 and step.usage.completion_tokens > 0, step
     assert trajectory.usage.prompt_tokens >= sum(step.usage.prompt_tokens for step in trajectory.steps)
+
+
+def test_a_real_model_episode_with_a_skill_library_through_the_services(stack_with_llm: Stack) -> None:
+    """A library extracted (by the command users run) from expert games of generated_train, then an
+    episode of the real model on a generated_eval game with it: the trajectory names the library
+    and what each step was shown; a game the library was made from is refused."""
+    with grpc.insecure_channel(stack_with_llm.agent.address) as channel:
+        agent = agent_pb2_grpc.AgentServiceStub(channel)
+        expert = agent_pb2.RunEvaluationRequest(
+            split="generated_train",
+            task_types=["pick_and_place_simple"],
+            limit=2,
+            policy=trajectory_pb2.EXPERT,
+            run_id="real-model-train",
+        )
+        events = list(agent.RunEvaluation(expert, timeout=300))
+    seen_game = next(e.progress.episode.game_id for e in events if e.HasField("progress"))
+    extracted = subprocess.run(
+        [sys.executable, "-m", "agent_service", "skills", "extract", "--run-id", "real-model-train",
+         "--store", stack_with_llm.store.address],
+        cwd=REPO_ROOT, env=scrubbed_environ(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert extracted.returncode == 0, extracted.stderr
+    library_id = json.loads(extracted.stdout.strip().splitlines()[-1])["library_id"]
+    settings = trajectory_pb2.AgentSettings(max_steps=2, skill_library=library_id)
+    with grpc.insecure_channel(stack_with_llm.agent.address) as channel:
+        agent = agent_pb2_grpc.AgentServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            agent.RunEpisode(
+                agent_pb2.RunEpisodeRequest(game_id=seen_game, policy=trajectory_pb2.LLM, settings=settings),
+                timeout=120,
+            )
+        assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION and seen_game in str(
+            refused.value.details()
+        )
+        request = agent_pb2.RunEpisodeRequest(
+            task_type="pick_and_place_simple",
+            policy=trajectory_pb2.LLM,
+            run_id="real-model-skills",
+            settings=settings,
+        )
+        result = agent.RunEpisode(request, timeout=600)
+    with grpc.insecure_channel(stack_with_llm.store.address) as channel:
+        trajectory = store_pb2_grpc.StoreServiceStub(channel).GetTrajectory(
+            store_pb2.GetTrajectoryRequest(trajectory_id=result.trajectory_id), timeout=30
+        )
+    assert trajectory.settings.skill_library == library_id and not trajectory.seen_game
+    assert trajectory.end_reason in LEGAL_END_REASONS, (trajectory.end_reason, trajectory.error)
+    assert all(any(s.startswith("demonstration:") for s in step.skills_shown) for step in trajectory.steps)
