@@ -1,4 +1,4 @@
-"""`python -m agent_service [serve | eval | episode]`.
+"""`python -m agent_service [serve | eval | episode | report | skills]`.
 
 With no arguments (the container command) or `serve`, the agent serves AgentService. `eval` and
 `episode` are clients of a running agent (`--agent-addr`, default `$AGENT_ADDR` or
@@ -10,7 +10,8 @@ localhost:50051):
 
 `eval` shows a progress bar while episodes finish and prints the per-task-type table at the end;
 re-running it with the same `--run-id` resumes, playing only the episodes not yet stored.
-`report` writes one HTML file of stored runs (`agent_service/report/`).
+`report` writes one HTML file of stored runs (`agent_service/report/`); `skills` makes, lists,
+exports and imports skill libraries (`agent_service/skills/`, dispatched by `__main__`).
 """
 
 from __future__ import annotations

@@ -82,7 +82,8 @@ class Close(Request[bool]):
 
 
 class Workers(Protocol):
-    """What `EnvCore` needs of its workers (`pool.WorkerPool`; a fake one in tests)."""
+    """What `EnvCore` needs of its workers (`pool.WorkerPool`, `inprocess.InProcessWorkers`; a
+    fake one in tests)."""
 
     @property
     def size(self) -> int: ...

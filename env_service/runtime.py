@@ -1,7 +1,8 @@
-"""One ALFWorld game played inside a worker process.
+"""One ALFWorld game played by a worker: a worker process, or the service's own games thread
+with ENV_WORKERS=0 (`inprocess.py`).
 
-This is the only module that touches textworld. It runs in worker processes only: textworld
-is not thread-safe, and its planner library keeps global state per loaded copy.
+This is the only module that touches textworld. It runs on one thread of one process at a time:
+textworld is not thread-safe, and its planner library keeps global state per loaded copy.
 
 Each `PddlEnv` loads its own copy of the Fast Downward library and never frees it, so envs are
 pooled and re-used with `env.load(game)` (`EnvPool`); memory stays flat across sessions.

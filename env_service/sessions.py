@@ -1,7 +1,8 @@
 """The environment service's core: games, sessions and the rules of a session's life.
 
-No grpc here. Sessions are played in worker processes (`pool.WorkerPool`; tests pass a fake
-`protocol.Workers`); this class decides which worker gets a session, enforces the session cap,
+No grpc here. Sessions are played by `protocol.Workers`: worker processes (`pool.WorkerPool`),
+the service's own games thread (`inprocess.InProcessWorkers`, ENV_WORKERS=0), or a fake in tests;
+this class decides which worker gets a session, enforces the session cap,
 the step cap, idle expiry and the "no step after the end" rule, and turns catalog errors into
 domain errors.
 """

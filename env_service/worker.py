@@ -22,7 +22,7 @@ from env_service.observation import Observation
 from env_service.protocol import Close, Request, Reset, Step
 from env_service.translations import TranslationCache, TranslationCounts
 
-if TYPE_CHECKING:  # imported for real inside WorkerState, in the worker only
+if TYPE_CHECKING:  # imported for real inside WorkerState, where the games are played
     from env_service.runtime import GameRun
 
 log = logging.getLogger(__name__)

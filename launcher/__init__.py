@@ -1,1 +1,2 @@
-"""Runs the three services as local processes: `make up`, `make down`, `make demo`, and the tests."""
+"""Runs the services (agent, env, store, and the local model `llm`) as local processes: `make up`,
+`make down`, `make demo`, and the tests."""

@@ -41,6 +41,34 @@ def offenders(package: str, forbidden: set[str]) -> dict[str, set[str]]:
         ("alfagent_common", {"env_service", "store_service", "agent_service", "alfagent_clients", "gamegen"}),
         ("env_service", {"store_service", "agent_service", "gamegen"}),
         ("store_service", {"env_service", "agent_service", "gamegen"}),
+        # The llm image carries llm_service alone.
+        (
+            "llm_service",
+            {
+                "agent_service",
+                "env_service",
+                "store_service",
+                "alfagent_common",
+                "alfagent_clients",
+                "gamegen",
+            },
+        ),
+        # The RL client is installed on its own (clients/python/setup.py): the protos and grpc only.
+        (
+            "clients/python/alfagent_client",
+            {
+                "agent_service",
+                "env_service",
+                "store_service",
+                "alfagent_common",
+                "alfagent_clients",
+                "gamegen",
+                "launcher",
+            },
+        ),
+        ("gamegen", {"agent_service", "store_service", "launcher", "bench", "tests"}),
+        ("launcher", {"gamegen", "bench", "tests"}),
+        ("bench", {"gamegen"}),
     ],
 )
 def test_package_does_not_import(package: str, forbidden: set[str]) -> None:
