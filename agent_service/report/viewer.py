@@ -27,6 +27,9 @@ STEP_FIELDS = (
     "env_ms",
     "tokens",
     "retries",
+    # The procedure call the command belongs to; the skill library's entries the prompt showed.
+    "skill",
+    "skills_shown",
 )
 
 
@@ -45,6 +48,8 @@ def step_row(step: trajectory_pb2.Step) -> list[Any]:
         round(step.env_latency_ms),
         step.usage.prompt_tokens + step.usage.completion_tokens,
         step.retries,
+        step.skill,
+        list(step.skills_shown),
     ]
 
 

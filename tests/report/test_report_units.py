@@ -222,3 +222,17 @@ def test_the_settings_name_the_skill_library_and_the_seen_games() -> None:
     assert rows["played on a game the library was made from"] == "yes"
     mixed = dict(run_settings([with_library, without, without]))
     assert mixed["skill library"] == f"none (2 episodes), {library_id} (1 episodes)"
+
+
+def test_the_viewer_shows_each_steps_skill_call_and_the_entries_it_was_shown() -> None:
+    from agent_service.report.viewer import STEP_FIELDS, episode_detail
+
+    shown = ["demonstration:t-1", "procedure:take_move"]
+    step_of_a_call = trajectory_pb2.Step(
+        index=1, action="take apple 1", grounding="skill", skill="take_move(obj=apple 1)", skills_shown=shown
+    )
+    trajectory = trajectory_pb2.Trajectory(steps=[step_of_a_call])
+    [row] = episode_detail(trajectory)["steps"]
+    step = dict(zip(STEP_FIELDS, row, strict=True))
+    assert step["skill"] == "take_move(obj=apple 1)" and step["grounding"] == "skill"
+    assert step["skills_shown"] == ["demonstration:t-1", "procedure:take_move"]

@@ -362,6 +362,8 @@ function groundingBadge(step) {
       return el("span", { className: "badge unmatched", title: "not an admissible command; sent as written" }, "sent unmatched");
     case "exact":
       return el("span", { className: "badge" }, "as written");
+    case "skill":
+      return el("span", { className: "badge", title: "sent by the agent as part of a skill call" }, "from a skill call");
     default:
       return step.admissible === false ? el("span", { className: "badge unmatched" }, "not admissible") : null;
   }
@@ -410,8 +412,10 @@ function stepCard(step) {
     head,
     field("thought", step.thought, "thought"),
     field("model output", step.raw_output),
+    field("skill call", step.skill),
     command,
     field("observation", step.observation),
+    field("skills shown", (step.skills_shown || []).join(", ")),
     admissibleList(step.admissible_commands),
   );
 }
