@@ -8,7 +8,7 @@ from store_service.config import StoreConfig
 
 def test_defaults() -> None:
     config = StoreConfig.from_env({})
-    assert (config.port, config.host, config.store_dir) == (50053, "[::]", Path("./var/store"))
+    assert (config.port, config.host, config.store_dir) == (50053, "127.0.0.1", Path("./var/store"))
     assert config.segment_bytes == 64 * 1024 * 1024 and config.max_trajectory_bytes == 4 * 1024 * 1024
 
 
