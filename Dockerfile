@@ -15,18 +15,24 @@ RUN for group in codegen env store agent; do \
         && touch -d @0 "$group/pyproject.toml"; \
     done
 
-# -- what every build stage starts from: the pinned versions of everything installed ----------
+# -- what every build stage starts from. Every pip install is hash-checked (--require-hashes):
+#    requirements/hashed/ holds, per dependency group, each package pinned as
+#    requirements/constraints.txt pins it with the SHA-256 of the file pip picks here
+#    (tools/containers/hash_requirements.py writes them; `make hashes`). bootstrap.txt, pip and
+#    setuptools, goes first in every virtualenv. Each stage copies only its own file, so a change
+#    of one group's pins rebuilds that group's stage alone.
 FROM ${PYTHON_IMAGE} AS requirements
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY requirements/ requirements/
+COPY requirements/hashed/bootstrap.txt requirements/hashed/
 
 # -- the protobuf code, generated as `make proto` does (it is never committed) -----------------
 FROM requirements AS codegen
 COPY --from=dependency-groups /src/codegen/pyproject.toml ./
+COPY requirements/hashed/codegen.txt requirements/hashed/
 RUN python -m venv /opt/codegen \
-    && /opt/codegen/bin/pip install "pip==26.3" \
-    && /opt/codegen/bin/pip install -c requirements/constraints.txt --group codegen
+    && /opt/codegen/bin/pip install --require-hashes -r requirements/hashed/bootstrap.txt \
+    && /opt/codegen/bin/pip install --require-hashes -c requirements/hashed/codegen.txt --group codegen
 COPY proto/ proto/
 RUN mkdir /gen && /opt/codegen/bin/python -m grpc_tools.protoc -Iproto --python_out=/gen --grpc_python_out=/gen \
     proto/alfagent/trajectory/v1/trajectory.proto proto/alfagent/env/v1/env.proto \
@@ -43,21 +49,27 @@ RUN apt-get update \
 # -- each service's dependencies (its group in pyproject.toml), in a virtualenv ---------------
 FROM build-tools AS env-deps
 COPY --from=dependency-groups /src/env/pyproject.toml ./
+COPY requirements/hashed/env.txt requirements/hashed/
+# Fast Downward and Jericho are built from their (hashed) sdists without build isolation: an
+# isolated build fetches its build requirements unchecked; here the backend is the hashed setuptools
+# of bootstrap.txt and cmake is apt's.
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install "pip==26.3" \
-    && /opt/venv/bin/pip install -c requirements/constraints.txt --group env
+    && /opt/venv/bin/pip install --require-hashes -r requirements/hashed/bootstrap.txt \
+    && /opt/venv/bin/pip install --require-hashes --no-build-isolation -c requirements/hashed/env.txt --group env
 
 FROM requirements AS store-deps
 COPY --from=dependency-groups /src/store/pyproject.toml ./
+COPY requirements/hashed/store.txt requirements/hashed/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install "pip==26.3" \
-    && /opt/venv/bin/pip install -c requirements/constraints.txt --group store
+    && /opt/venv/bin/pip install --require-hashes -r requirements/hashed/bootstrap.txt \
+    && /opt/venv/bin/pip install --require-hashes -c requirements/hashed/store.txt --group store
 
 FROM requirements AS agent-deps
 COPY --from=dependency-groups /src/agent/pyproject.toml ./
+COPY requirements/hashed/agent.txt requirements/hashed/
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install "pip==26.3" \
-    && /opt/venv/bin/pip install -c requirements/constraints.txt --group agent
+    && /opt/venv/bin/pip install --require-hashes -r requirements/hashed/bootstrap.txt \
+    && /opt/venv/bin/pip install --require-hashes -c requirements/hashed/agent.txt --group agent
 
 # -- what every image runs on: an unprivileged user, the virtualenv on PATH -------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -76,7 +88,9 @@ COPY alfagent_common/ alfagent_common/
 COPY env_service/ env_service/
 RUN python -m compileall -q /app
 # The catalog cache (env_service/README.md) in a volume, so that it outlives the container.
-ENV PORT=50052 METRICS_PORT=9452 ENV_CATALOG_CACHE=/cache/catalog.json ENV_TRANSLATION_CACHE=/cache/translations
+# HOST=[::]: a container is reached from outside it, so the service binds every interface, which it
+# does only with TLS and tokens or ALFAGENT_INSECURE=1 (docker-compose.yml, deploy/ say which).
+ENV PORT=50052 HOST=[::] METRICS_PORT=9452 ENV_CATALOG_CACHE=/cache/catalog.json ENV_TRANSLATION_CACHE=/cache/translations
 VOLUME /cache
 USER 10001
 # gRPC, and the Prometheus metrics (METRICS_PORT)
@@ -93,7 +107,8 @@ COPY --from=codegen /gen/alfagent/ alfagent/
 COPY alfagent_common/ alfagent_common/
 COPY store_service/ store_service/
 RUN python -m compileall -q /app
-ENV PORT=50053 METRICS_PORT=9453 STORE_DIR=/data
+# HOST=[::]: every interface, with TLS and tokens or ALFAGENT_INSECURE=1 (as the env's, above).
+ENV PORT=50053 HOST=[::] METRICS_PORT=9453 STORE_DIR=/data
 VOLUME /data
 USER 10001
 # gRPC, and the Prometheus metrics (METRICS_PORT)
@@ -113,7 +128,8 @@ COPY alfagent_clients/ alfagent_clients/
 COPY agent_service/ agent_service/
 # The root filesystem is read-only at run time: byte-code is compiled now, not at each start.
 RUN python -m compileall -q /app
-ENV PORT=50051 METRICS_PORT=9451
+# HOST=[::]: every interface, with TLS and tokens or ALFAGENT_INSECURE=1 (as the env's, above).
+ENV PORT=50051 HOST=[::] METRICS_PORT=9451
 USER 10001
 # gRPC, and the Prometheus metrics (METRICS_PORT)
 EXPOSE 50051 9451

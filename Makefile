@@ -11,7 +11,7 @@ STAMP_PROTO := alfagent/.generated
 WITH_LLM ?= 1
 LLM_PREREQ := $(if $(filter 0,$(WITH_LLM)),,llm)
 
-.PHONY: setup proto llm up down demo test test-containers images lint typecheck check bench report clean
+.PHONY: setup proto llm up down demo test test-containers images hashes pin-images lint typecheck check bench report clean
 
 setup: $(STAMP_DEPS) $(STAMP_PROTO)
 
@@ -64,6 +64,17 @@ test-containers: setup
 # The service images, one target of the root Dockerfile each (ENGINE=docker or podman).
 images:
 	tools/containers/build-images.sh $(ENGINE)
+
+# requirements/hashed/: what the images install with `pip --require-hashes`, each package pinned as
+# requirements/constraints.txt pins it with the hash of the file pip picks on the images' platform
+# (linux x86_64, CPython 3.11, glibc 2.36; it refuses to run elsewhere). Run after changing either.
+hashes: setup
+	$(BIN)/python tools/containers/hash_requirements.py
+
+# The Kubernetes overlays' image digests (deploy/overlays/*), set to those of the images built here
+# (`make images` first); PLACEHOLDER=1 puts the committed all-zero placeholders back.
+pin-images:
+	$(PYTHON) tools/containers/pin_images.py $(if $(ENGINE),--engine $(ENGINE)) $(if $(filter 1,$(PLACEHOLDER)),--placeholder)
 
 lint: setup
 	$(BIN)/ruff check .

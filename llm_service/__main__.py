@@ -117,11 +117,11 @@ def server_command(config: ServiceConfig) -> list[str]:
 
 
 def server_environ(config: ServiceConfig, environ: Mapping[str, str]) -> dict[str, str]:
-    """llama-server's environment: the API key goes there (LLAMA_ARG_API_KEY, which llama-server
+    """llama-server's environment: the API key goes there (LLAMA_API_KEY, which llama-server
     reads as --api-key), never on the command line, which `ps` shows and the log line records."""
     server = {name: value for name, value in environ.items() if name != "LLM_API_KEY"}
     if config.api_key:
-        server["LLAMA_ARG_API_KEY"] = config.api_key
+        server["LLAMA_API_KEY"] = config.api_key
     return server
 
 

@@ -84,9 +84,10 @@ def test_compose_service_matches_the_code(name: str) -> None:
     assert service["build"] == {"context": ".", "target": name}
     assert service["image"] == f"alfagent-{name}"
     assert service["environment"]["PORT"] == str(port)
-    # Published on the binding port unless <NAME>_PUBLISH says where (the container tests' stack);
-    # env replicas (`--scale env=N`) each on a loopback port the engine picks, so they never clash.
-    published = "127.0.0.1:" if name == "env" else port
+    # Published on 127.0.0.1 (the binding port) unless <NAME>_PUBLISH says where (the container
+    # tests' stack); env replicas (`--scale env=N`) each on a loopback port the engine picks, so they
+    # never clash. tests/scale/test_compose_hardening.py checks the rest of the hardening.
+    published = "127.0.0.1:" if name == "env" else f"127.0.0.1:{port}"
     assert service["ports"] == [f"${{{name.upper()}_PUBLISH:-{published}}}:{port}"]
     # Non-root on a read-only root filesystem; each writes only its volume and a small /tmp.
     assert service["read_only"] is True and service["tmpfs"] == ["/tmp"]
@@ -187,7 +188,7 @@ def test_compose_runs_the_local_model_service_and_points_the_agent_at_it() -> No
     assert llm["build"]["target"] == "llm" and llm["image"] == "alfagent-llm"
     assert llm["command"] == ["python", "-m", "llm_service"]
     assert llm["environment"]["LLM_PORT"] == "8080"
-    assert llm["ports"] == ["${LLM_PUBLISH:-8080}:8080"]
+    assert llm["ports"] == ["${LLM_PUBLISH:-127.0.0.1:8080}:8080"]
     assert llm["healthcheck"]["test"] == ["CMD", "python", "-m", "llm_service.healthcheck", "localhost:8080"]
     assert llm["read_only"] is True
     assert services["agent"]["environment"]["LLM_ADDR"] == "llm:8080"

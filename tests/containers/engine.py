@@ -129,10 +129,13 @@ class ComposeStack:
     engine: Engine
     # Where each service is published on 127.0.0.1.
     ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
+    # The key the llm requires of its callers (LLM_API_KEY), and the agent sends (OPENAI_API_KEY).
+    llm_api_key: str = "alfagent-test-stack-llm-key"
 
     @property
     def environ(self) -> dict[str, str]:
-        return {f"{name.upper()}_PUBLISH": f"127.0.0.1:{port}" for name, port in self.ports.items()}
+        published = {f"{name.upper()}_PUBLISH": f"127.0.0.1:{port}" for name, port in self.ports.items()}
+        return {**published, "LLM_API_KEY": self.llm_api_key, "OPENAI_API_KEY": self.llm_api_key}
 
     def address(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service]}"

@@ -44,7 +44,7 @@ def setup(tmp_path: Path) -> tuple[ModelSpec, Path, dict[str, str]]:
     # Records its arguments, and the API key it was handed in its environment.
     fake_server.write_text(
         f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path / "argv.txt"}\n'
-        f'printf "%s" "$LLAMA_ARG_API_KEY" > {tmp_path / "key.txt"}\n'
+        f'printf "%s" "$LLAMA_API_KEY" > {tmp_path / "key.txt"}\n'
     )
     fake_server.chmod(fake_server.stat().st_mode | stat.S_IXUSR)
     environ = {

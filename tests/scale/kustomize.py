@@ -1,9 +1,10 @@
 """A small renderer of the kustomizations in deploy/, for tests where no kustomize binary exists.
 
 It understands exactly the fields deploy/ uses — `resources` (files and directories), `namespace`,
-`labels` (metadata labels), `replicas`, `images` and `patches` given by `path` (strategic merge:
-maps merged, lists of named items merged by name, other lists replaced) — and refuses any other
-field, so an overlay that grows beyond it fails the tests instead of being half rendered.
+`labels` (metadata labels), `replicas`, `images` (by tag or digest) and `patches` given by `path`
+(strategic merge: maps merged, lists of named items merged by name, other lists replaced) — and
+refuses any other field, so an overlay that grows beyond it fails the tests instead of being half
+rendered.
 """
 
 from __future__ import annotations
@@ -100,15 +101,25 @@ def _containers(obj: Object) -> list[Object]:
 
 
 def _set_image(objects: list[Object], image: dict[str, str]) -> None:
-    if set(image) - {"name", "newName", "newTag"}:
+    """kustomize's image override: `name[:tag][@digest]`, a digest given taking the place of the tag
+    (both given: `name:tag@digest`)."""
+    if set(image) - {"name", "newName", "newTag", "digest"}:
         raise Unsupported(f"images entry {image}")
     found = False
     for obj in objects:
         for container in _containers(obj):
-            name, _, tag = container["image"].partition(":")
+            reference, _, digest = container["image"].partition("@")
+            name, _, tag = reference.partition(":")
             if name != image["name"]:
                 continue
             found = True
-            container["image"] = f"{image.get('newName', name)}:{image.get('newTag', tag or 'latest')}"
+            new_name = image.get("newName", name)
+            if "digest" in image:
+                tagged = f"{new_name}:{image['newTag']}" if "newTag" in image else new_name
+                container["image"] = f"{tagged}@{image['digest']}"
+            elif "newTag" in image:
+                container["image"] = f"{new_name}:{image['newTag']}"
+            else:
+                container["image"] = new_name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
     if not found:
         raise Unsupported(f"no container uses image {image['name']}")

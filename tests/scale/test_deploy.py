@@ -30,7 +30,17 @@ def container(workload: Object) -> Any:
 
 
 def env_of(workload: Object) -> dict[str, str]:
-    return {item["name"]: item["value"] for item in container(workload).get("env", [])}
+    """The container's variables given as values (those taken from a Secret: `secret_refs`)."""
+    return {item["name"]: item["value"] for item in container(workload).get("env", []) if "value" in item}
+
+
+def secret_refs(workload: Object) -> dict[str, Any]:
+    """The container's variables taken from a Secret: {variable: its secretKeyRef}."""
+    return {
+        item["name"]: item["valueFrom"]["secretKeyRef"]
+        for item in container(workload).get("env", [])
+        if "secretKeyRef" in item.get("valueFrom", {})
+    }
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -58,9 +68,10 @@ def test_env_is_a_deployment_behind_a_headless_service_the_agent_resolves() -> N
     assert env_of(by_kind(objects, "Deployment", "agent"))["ENV_ADDR"] == f"dns:///env:{port}"
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container(env)[probe]["grpc"]["port"] == port
-    # The dev overlay: two replicas, each one process playing the games itself, the local images.
+    # The dev overlay: two replicas, each one process playing the games itself, the local images
+    # (by digest: tests/scale/test_pod_security.py).
     assert env["spec"]["replicas"] == 2 and env_of(env)["ENV_WORKERS"] == "0"
-    assert container(env)["image"] == "alfagent-env:latest"
+    assert container(env)["image"].startswith("alfagent-env@sha256:")
     assert all(o["metadata"]["namespace"] == "alfagent" for o in objects if o["kind"] != "Namespace")
 
 
@@ -85,7 +96,7 @@ def test_the_local_model_comes_with_the_with_llm_overlay_only() -> None:
     assert not [o for o in render(DEPLOY / "overlays/dev") if o["metadata"]["name"] == "llm"]
     objects = render(DEPLOY / "overlays/with-llm")
     llm = container(by_kind(objects, "Deployment", "llm"))
-    assert llm["image"] == "alfagent-llm:latest"
+    assert llm["image"].startswith("alfagent-llm@sha256:")
     assert llm["ports"][0]["containerPort"] == 8080
     assert llm["readinessProbe"]["httpGet"]["path"] == "/health"
     assert by_kind(objects, "Service", "llm")["spec"]["ports"][0]["port"] == 8080
