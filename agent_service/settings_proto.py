@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from agent_service.settings import LLM_ONLY, NO_SKILL_LIBRARY, EpisodeSettings, fill
+from agent_service.settings import LLM_ONLY, NAMES, NO_SKILL_LIBRARY, EpisodeSettings, fill
 from agent_service.vocabulary import (
     DEFAULT_DECODING,
     DEFAULT_GROUNDING,
@@ -47,26 +47,11 @@ def settings_from_request(message: AgentSettings, defaults: EpisodeSettings, *, 
 
 def settings_to_proto(settings: EpisodeSettings, *, llm: bool) -> AgentSettings:
     """Every setting the episode's policy used (see `LLM_ONLY`), so the record is complete."""
-    values: dict[str, object] = {
-        "model": settings.model,
-        "base_url": settings.base_url,
-        "temperature": settings.temperature,
-        "seed": settings.seed,
-        "max_steps": settings.max_steps,
-        "max_tokens": settings.max_tokens,
-        "prompt_mode": settings.prompt_mode.value,
-        "grounding": settings.grounding.value,
-        "skill_library": settings.skill_library,
-        "allow_seen_games": settings.allow_seen_games,
-        "decoding": settings.decoding.value,
-        "token_budget": settings.token_budget,
-        "max_repeated_actions": settings.max_repeated_actions,
-        "repeat_note_after": settings.repeat_note_after,
-    }
     message = AgentSettings()
-    for name, value in values.items():
+    for name in NAMES:
         if llm or name not in LLM_ONLY:
-            setattr(message, name, value)
+            # The enums are StrEnums: the text a request named.
+            setattr(message, name, getattr(settings, name))
     return message
 
 

@@ -149,12 +149,11 @@ class LLMPolicy:
         usage, causes, llm_ms = Usage(), list[str](), 0.0
         shrunk = False
         stop = settings.stop
+        # One grammar for the turn's calls (thoughts included): the commands do not change meanwhile.
+        grammar = grammar_for(settings.decoding, view.admissible_commands, [p.name for p in self._procedures])
         while True:
             prompt = await self._prompt(view, thoughts, admissible)
             started = time.perf_counter()
-            grammar = grammar_for(
-                settings.decoding, view.admissible_commands, [p.name for p in self._procedures]
-            )
             try:
                 retried = await self._call(prompt.messages, stop, grammar)
             except GaveUp as error:

@@ -76,7 +76,7 @@ What earlier games showed (from their records; use it to decide where to look fi
 
 PROCEDURES_INTRO = """
 Skills: once you see the object you need, instead of a command you may write one of these calls, \
-with the names the simulator uses; a call looks like name(obj=apple 1, recep=countertop 1, ...). \
+with the names the simulator uses; a call looks like name(obj=<object> 1, recep=<place> 2, ...). \
 The commands after the colon are then sent for you, one by one, until they are all done or the \
 simulator answers something unexpected; then it is your turn again."""
 

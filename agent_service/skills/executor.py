@@ -1,6 +1,6 @@
 """Playing a procedure: its commands one at a time, control handed back at the first surprise.
 
-    run = Execution(procedure, {"obj": "apple 1", "recep": "countertop 1", ...})
+    run = Execution(procedure, {"obj": "<kind> 1", "recep": "<kind> 2", ...})
     while not run.finished:
         observation = env.step(run.next_action())      # each one a recorded step of the episode
         verdict = run.observe(observation)
@@ -12,8 +12,8 @@ aside (the first sentence of the answers the procedure was distilled from: what 
 the rest, what is there, differs between rooms). No env, no model and no grpc here: the caller
 sends the commands, counts them against its step budget and stops on a win.
 
-A call as a model writes it: `take_heat_move(obj=apple 1, recep=countertop 1, tool=microwave 1,
-target=garbagecan 1)`; `parse_call` reads one, `signature` writes what to show the model.
+A call as a model writes it: `<name>(obj=<kind> 1, recep=<kind> 2, ...)`, with the names the game
+gave the things; `parse_call` reads one, `signature` writes what to show the model.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def signature(procedure: Procedure) -> str:
 
 
 def parse_call(text: str, procedures: Iterable[Procedure]) -> tuple[Procedure, dict[str, str]]:
-    """`name(param=value, ...)` (values as the game names things, e.g. `obj=apple 1`); the
+    """`name(param=value, ...)` (values as the game names things, e.g. `obj=<kind> 1`); the
     procedure and its checked arguments. SkillCallError for anything else."""
     match = _CALL.match(text)
     if match is None:
@@ -147,8 +147,8 @@ def parse_call(text: str, procedures: Iterable[Procedure]) -> tuple[Procedure, d
 
 
 def ground_arguments(arguments: Mapping[str, str], named: Iterable[str]) -> dict[str, str]:
-    """Arguments written as a kind without its number ("fridge") become the thing of that kind the
-    game named, the most recently named first (`named`, e.g. "fridge 1"); the others stay as
+    """Arguments written as a kind without its number ("<kind>") become the thing of that kind the
+    game named, the most recently named first (`named`, e.g. "<kind> 1"); the others stay as
     written. Nothing is made up: a kind the game never named stays as it is, and its command fails
     in the game like any other."""
     by_kind: dict[str, str] = {}

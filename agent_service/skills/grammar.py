@@ -1,12 +1,11 @@
 """The game's fixed sentence shapes, read: what an observation says happened and what it shows.
 
 ALFWorld (TextWorld's alfred grammar) answers every command with sentences of a few shapes:
-"You arrive at drawer 1.", "On the countertop 1, you see a apple 1, and a bowl 2.", "The fridge 1
-is closed.", "You open the drawer 1. The drawer 1 is open. In it, you see nothing.", "You pick up
-the apple 1 from the countertop 1.", "You move the apple 1 to the fridge 1.", "You heat the apple 1
-using the microwave 1.", "You turn on the desklamp 1.", "Nothing happens.". Things are named
-"<kind> <number>"; a kind is one lower-case word. Nothing here knows which kinds exist: they are
-whatever the sentences name.
+"You arrive at R.", "On the R, you see a T, and a U.", "The R is closed.", "You open the R. The R is
+open. In it, you see nothing.", "You pick up the T from the R.", "You move the T to the R.", "You
+<verb> the T using the R.", "You turn on the R.", "Nothing happens." (R, T, U: things the game
+names). Things are named "<kind> <number>"; a kind is one lower-case word. Nothing here knows
+which kinds exist: they are whatever the sentences name.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ _WORD = re.compile(r"[a-z]+")
 
 
 def kind_of(name: str) -> str:
-    """ "apple 1" -> "apple"."""
+    """ "<kind> 1" -> "<kind>"."""
     return name.rsplit(" ", 1)[0]
 
 
@@ -61,7 +60,7 @@ class Observation:
     opened: str = ""
     picked: tuple[str, str] | None = None
     placed: tuple[str, str] | None = None
-    # (verb, object, tool): "You heat the apple 1 using the microwave 1."
+    # (verb, object, tool): "You <verb> the T using the R."
     treated: tuple[str, str, str] | None = None
     turned_on: str = ""
     closed_by_command: str = ""
